@@ -1,0 +1,30 @@
+"""The suyuan command line (``scripts/suyuan``): one typer app, one sub-app per topic."""
+
+from __future__ import annotations
+
+import typer
+
+from api.commands import code, ledger
+
+app = typer.Typer(no_args_is_help=True, help="suyuan: traceability for power batteries and scrap metal")
+app.add_typer(ledger.app, name="ledger")
+app.add_typer(code.app, name="code")
+
+
+@app.command("where")
+def where() -> None:
+    """Print where the `trace` and `ledger` packages were imported from."""
+    import trace
+
+    import ledger as ledger_pkg
+
+    typer.echo(f"trace {trace.__file__}")
+    typer.echo(f"ledger {ledger_pkg.__file__}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

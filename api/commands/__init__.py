@@ -1,0 +1,1 @@
+"""Sub-commands of the suyuan command line, one module per topic."""

@@ -1,0 +1,1 @@
+"""The domain engine: custody rules, projections, lifecycle graph, rates and reports."""
