@@ -82,3 +82,7 @@ class VerificationFailed(LedgerError):
     def __init__(self, message: str, *, seq: int | None) -> None:
         super().__init__(message if seq is None else f"entry {seq}: {message}")
         self.seq = seq
+
+
+class MalformedCheckpoint(InvalidEntry):
+    """Raised when text is not a C2SP tlog-checkpoint (origin, size, root hash, extensions)."""

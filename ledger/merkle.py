@@ -212,6 +212,9 @@ class CompactRange:
         """The RFC 6962 root of the leaves appended so far."""
         return _fold(self._stack) if self._stack else EMPTY_ROOT
 
+    def copy(self) -> CompactRange:
+        return CompactRange(self.size, self._stack)
+
 
 class MemoryTree:
     """A tree that keeps every perfect-subtree node in lists: proofs in O(log n)."""

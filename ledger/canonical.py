@@ -1,0 +1,195 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS): the byte form of every ledger entry.
+
+``canonicalize`` produces the RFC 8785 §3.2 serialization. The reference
+implementation is the ``rfc8785`` package; for the common case (no floats, only
+I-JSON-safe integers, string keys inside the Basic Multilingual Plane) the
+standard library's C JSON encoder gives byte-identical output several times
+faster, so it is used whenever a cheap walk of the value proves that case.
+
+``parse_strict`` reads JSON under the I-JSON rules RFC 8785 §3.1 relies on
+(RFC 7493: no duplicate member names, finite numbers, valid UTF-8), and
+``parse_canonical`` additionally requires the bytes to be already canonical.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import rfc8785
+
+from ledger.errors import InvalidEntry, NonCanonicalJSON
+
+__all__ = ["canonicalize", "parse_canonical", "parse_strict"]
+
+# RFC 8785 §3.2.2.3 / I-JSON: integers must be exactly representable as IEEE-754 doubles.
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+# JCS sorts member names by UTF-16 code units (RFC 8785 §3.2.3); Python sorts by code
+# points. The two orders agree unless a name holds a character outside the BMP (or a
+# lone surrogate, which is not valid Unicode at all).
+_NOT_BMP_SAFE = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
+
+# With these settings the C encoder writes strings, integers, booleans, null, arrays and
+# objects exactly as RFC 8785 §3.2.2 does; only number formatting and key order can differ,
+# and _fast_path_safe rules those out.
+_FAST_ENCODER = json.JSONEncoder(
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+)
+
+
+def _fast_path_safe(value: object) -> bool:
+    """Whether the standard encoder's output for ``value`` is provably RFC 8785 canonical."""
+    if type(value) is dict:
+        for key, member in value.items():
+            if type(key) is not str or (not key.isascii() and _NOT_BMP_SAFE.search(key)):
+                return False
+            kind = type(member)
+            if kind is str or kind is bool or member is None:
+                continue
+            if not _fast_path_safe(member):
+                return False
+        return True
+    if type(value) is list or type(value) is tuple:
+        for item in value:
+            kind = type(item)
+            if kind is str or kind is bool or item is None:
+                continue
+            if not _fast_path_safe(item):
+                return False
+        return True
+    if type(value) is int:
+        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
+    # Floats (ES6 number formatting), int and str subclasses and anything else take the
+    # reference path; plain str, bool and None are safe.
+    return type(value) is str or type(value) is bool or value is None
+
+
+def canonicalize(obj: object) -> bytes:
+    """Serialize ``obj`` as RFC 8785 canonical JSON (UTF-8 bytes).
+
+    Raises
+    ------
+    NonCanonicalJSON
+        If ``obj`` has no JCS form: NaN or infinite floats, integers beyond
+        ±(2**53 - 1), non-string object keys, lone surrogates, unsupported types
+        or cyclic / too deeply nested containers.
+    """
+    try:
+        if _fast_path_safe(obj):
+            # Encoding to UTF-8 fails on lone surrogates in string values, which the
+            # walk above does not look for; the reference path then reports them.
+            return _FAST_ENCODER.encode(obj).encode("utf-8")
+    except (RecursionError, UnicodeEncodeError, ValueError):
+        pass
+    try:
+        return rfc8785.dumps(obj)  # type: ignore[arg-type]
+    except (rfc8785.IntegerDomainError, rfc8785.FloatDomainError) as exc:
+        raise NonCanonicalJSON(f"not representable in RFC 8785 JSON: {exc}") from exc
+    except UnicodeEncodeError as exc:  # a key the reference sorts by its UTF-16 form
+        raise NonCanonicalJSON("cannot canonicalize value: a key holds a lone surrogate") from exc
+    except (ValueError, TypeError) as exc:  # rfc8785.CanonicalizationError is a ValueError
+        raise NonCanonicalJSON(f"cannot canonicalize value: {exc}") from exc
+    except RecursionError as exc:
+        raise NonCanonicalJSON("cannot canonicalize value: cyclic or too deeply nested") from exc
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise NonCanonicalJSON(f"duplicate object key {key!r}")
+        result[key] = value
+    return result
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NonCanonicalJSON(f"{name} is not a JSON number (RFC 8259 §6)")
+
+
+def _number_int(text: str) -> int | float:
+    number = int(text)
+    # RFC 8785 numbers are IEEE-754 doubles: beyond 2**53 an integer literal is a double
+    # (the canonical form of 1e20 is "100000000000000000000").
+    return number if -_MAX_SAFE_INTEGER <= number <= _MAX_SAFE_INTEGER else float(number)
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise NonCanonicalJSON(f"number {text} overflows an IEEE-754 double")
+    return number
+
+
+def parse_strict(data: bytes | str) -> Any:
+    """Parse one JSON value, refusing what RFC 8785 / I-JSON cannot represent.
+
+    Raises
+    ------
+    NonCanonicalJSON
+        On duplicate object keys, ``NaN`` / ``Infinity`` / ``-Infinity`` (or a number
+        that overflows a double), invalid UTF-8, or data after the value.
+    InvalidEntry
+        On otherwise malformed JSON.
+
+    Integers beyond ±(2**53 - 1) are read as doubles, as RFC 8785 reads every number.
+    """
+    if isinstance(data, bytes):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise NonCanonicalJSON(f"invalid UTF-8 at byte {exc.start}") from exc
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise InvalidEntry(f"JSON must be bytes or str, not {type(data).__name__}")
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_refuse_duplicates,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_number_int,
+        )
+    except json.JSONDecodeError as exc:
+        where = _position(data, text, exc.pos)
+        if exc.msg == "Extra data":
+            raise NonCanonicalJSON(f"trailing data after the JSON value at {where}") from exc
+        raise InvalidEntry(f"malformed JSON: {exc.msg} at {where}") from exc
+    except ValueError as exc:  # e.g. an integer longer than sys.get_int_max_str_digits()
+        raise InvalidEntry(f"malformed JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidEntry("malformed JSON: nested too deeply") from exc
+
+
+def _position(data: bytes | str, text: str, pos: int) -> str:
+    if isinstance(data, bytes):
+        return f"byte {len(text[:pos].encode('utf-8'))}"
+    return f"character {pos}"
+
+
+def parse_canonical(data: bytes) -> Any:
+    """Parse ``data`` and require it to be exactly the RFC 8785 form of its value.
+
+    Raises
+    ------
+    NonCanonicalJSON
+        If ``data`` is not canonical (the message gives the byte offset of the first
+        difference), or for any reason ``parse_strict`` refuses it.
+    InvalidEntry
+        On malformed JSON.
+    """
+    value = parse_strict(data)
+    canonical = canonicalize(value)
+    if canonical != data:
+        offset = next(
+            (i for i, (got, want) in enumerate(zip(data, canonical, strict=False)) if got != want),
+            min(len(data), len(canonical)),
+        )
+        raise NonCanonicalJSON(f"JSON is not RFC 8785 canonical: first difference at byte {offset}")
+    return value

@@ -1,0 +1,217 @@
+"""The log on both backends: appends, refusals that leave it unchanged, proofs, checkpoints, keys."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import pytest
+
+from ledger import checkpoint, merkle, note
+from ledger.canonical import canonicalize
+from ledger.entry import GENESIS_PREV, Entry, encode_entry, sign_submission
+from ledger.errors import (
+    InvalidEntry,
+    InvalidSignature,
+    OutOfRange,
+    RevokedKey,
+    StaleHead,
+    UnknownKey,
+    VerificationFailed,
+)
+from ledger.keys import KeyRole
+from ledger.log import Log
+from ledger.store import LogStore
+from tests.factories import ORIGIN, registered_signer, submission
+
+
+def test_genesis_names_origin_and_log_key(log: Log) -> None:
+    genesis = log.entry(0)
+    assert genesis.kind == "ledger.genesis"
+    assert genesis.prev == GENESIS_PREV
+    assert genesis.body == {"origin": ORIGIN, "log_key": log.signer.verifier.to_string()}  # type: ignore[union-attr]
+    assert log.origin == ORIGIN
+
+
+def test_appended_entries_chain_and_are_canonical(log: Log) -> None:
+    signer = registered_signer(log)
+    receipts = log.append([submission(signer, i) for i in range(5)])
+    assert [r.seq for r in receipts] == [2, 3, 4, 5, 6]
+    entries = log.entries(0, len(log))
+    for before, after in zip(entries, entries[1:], strict=False):
+        assert after.prev == before.leaf_hash
+    for entry in entries:
+        envelope = {
+            "body": entry.body,
+            "key_id": entry.key_id,
+            "kind": entry.kind,
+            "prev": base64.b64encode(entry.prev).decode(),
+            "recorded_at": entry.recorded_at,
+            "seq": entry.seq,
+            "sig": base64.b64encode(entry.signature).decode(),
+        }
+        assert canonicalize(envelope) == entry.raw
+    assert receipts[-1].leaf_hash == entries[-1].leaf_hash
+    assert log.find(receipts[2].leaf_hash) == receipts[2].seq
+
+
+def test_assembled_entry_equals_canonical_envelope_with_unicode() -> None:
+    body = {"名称": "宁德时代", "emoji": "\U0001f50b", "n": [1, -2, {"z": None, "a": True}]}
+    raw = encode_entry(
+        seq=9,
+        prev=bytes(range(32)),
+        recorded_at="2026-11-28T10:00:00.000000Z",
+        kind="pack.commission",
+        canonical_body=canonicalize(body),
+        key_id="电池厂+0a1b2c3d",
+        signature=bytes(64),
+    )
+    assert Entry.parse(raw).body == body
+    assert Entry.parse(raw).message().endswith(canonicalize(body))
+
+
+def _unchanged(log: Log, size: int, root: bytes) -> None:
+    assert log.head().size == size
+    assert log.head().root == root
+
+
+def test_unknown_key_is_refused_and_nothing_appended(log: Log) -> None:
+    stranger = note.Signer.generate("stranger")
+    head = log.head()
+    with pytest.raises(UnknownKey, match="not registered"):
+        log.append([submission(stranger)])
+    _unchanged(log, head.size, head.root)
+
+
+def test_wrong_signature_refuses_the_whole_batch(log: Log) -> None:
+    signer = registered_signer(log)
+    good = [submission(signer, i) for i in range(3)]
+    forged = dataclasses.replace(good[1], body={**good[1].body, "mass_kg": 1})
+    head = log.head()
+    with pytest.raises(InvalidSignature, match="submission 1"):
+        log.append([good[0], forged, good[2]])
+    with pytest.raises(InvalidSignature):
+        log.append([dataclasses.replace(good[0], signature=bytes(64))])
+    _unchanged(log, head.size, head.root)
+
+
+def test_signature_for_another_kind_is_refused(log: Log) -> None:
+    signer = registered_signer(log)
+    s = submission(signer, kind="pack.collect")
+    with pytest.raises(InvalidSignature):
+        log.append([dataclasses.replace(s, kind="pack.recycle")])
+
+
+def test_revoked_key_cannot_sign_but_its_earlier_entries_stay_valid(log: Log) -> None:
+    signer = registered_signer(log)
+    log.append([submission(signer, 1)])
+    log.revoke_key(signer.key_id, reason="laptop stolen")
+    head = log.head()
+    with pytest.raises(RevokedKey, match="revoked by entry"):
+        log.append([submission(signer, 2)])
+    _unchanged(log, head.size, head.root)
+    log.verify(workers=1)
+    assert log.store.keys_by_id([signer.key_id])[signer.key_id].revoked_seq == head.size - 1
+
+
+def test_a_key_can_revoke_itself_but_not_others(log: Log) -> None:
+    a, b = registered_signer(log, "a"), registered_signer(log, "b")
+    revoke_b = sign_submission(
+        "ledger.key.revoke", {"key_id": b.key_id, "reason": "x"}, key_id=a.key_id, key=a.private_key
+    )
+    with pytest.raises(InvalidEntry, match="needs a log key"):
+        log.append([revoke_b])
+    log.append(
+        [
+            sign_submission(
+                "ledger.key.revoke", {"key_id": a.key_id, "reason": "retired"}, key_id=a.key_id, key=a.private_key
+            )
+        ]
+    )
+    with pytest.raises(RevokedKey):
+        log.append([submission(a)])
+
+
+def test_reserved_kinds_and_oversized_bodies_are_refused(log: Log) -> None:
+    signer = registered_signer(log)
+    with pytest.raises(InvalidEntry, match="reserved"):
+        log.append([submission(signer, kind="ledger.rewrite")])
+    with pytest.raises(InvalidEntry, match="limited to"):
+        log.append([submission(signer, blob="x" * 70_000)])
+    with pytest.raises(InvalidEntry, match="kind"):
+        sign_submission("Bad Kind", {}, key_id=signer.key_id, key=signer.private_key)
+
+
+def test_expect_size_refuses_a_stale_head(log: Log) -> None:
+    signer = registered_signer(log)
+    size = len(log)
+    log.append([submission(signer, 1)], expect_size=size)
+    with pytest.raises(StaleHead, match=f"not {size}"):
+        log.append([submission(signer, 2)], expect_size=size)
+
+
+def test_proofs_verify_against_a_signed_checkpoint(log: Log) -> None:
+    signer = registered_signer(log)
+    for batch in range(4):
+        log.append([submission(signer, batch * 10 + i) for i in range(9)])
+    old_note = log.checkpoint()
+    old = checkpoint.verify_checkpoint(old_note, log.signer.verifier, origin=ORIGIN)  # type: ignore[union-attr]
+    log.append([submission(signer, 100 + i) for i in range(7)])
+    new = checkpoint.verify_checkpoint(log.checkpoint(), log.log_verifiers())
+    assert new.size == old.size + 7
+    for seq in (0, 1, old.size - 1, new.size - 1):
+        entry = log.entry(seq)
+        merkle.verify_inclusion(entry.raw, seq, new.size, log.inclusion_proof(seq), new.root_hash)
+    merkle.verify_consistency(
+        old.size, new.size, log.consistency_proof(old.size), old.root_hash, new.root_hash
+    )
+    raws = [e.raw for e in log.entries(0, new.size)]
+    assert log.root() == merkle.root(raws) == new.root_hash
+    assert log.inclusion_proof(5, 20) == merkle.inclusion_proof(raws[:20], 5)
+    with pytest.raises(OutOfRange):
+        log.inclusion_proof(new.size)
+    with pytest.raises(OutOfRange):
+        log.consistency_proof(3, new.size + 1)
+
+
+def test_log_key_rotation_keeps_old_checkpoints_verifiable(store: LogStore) -> None:
+    old_signer = note.Signer.generate("suyuan-log")
+    log = Log.create(store, signer=old_signer, origin=ORIGIN)
+    old_note = log.checkpoint()
+    new_signer = note.Signer.generate("suyuan-log-2027")
+    log.register_key(new_signer.verifier.to_string(), role=KeyRole.LOG)
+    log.revoke_key(old_signer.key_id, reason="scheduled rotation")
+    rotated = Log(store, signer=new_signer)
+    entry_signer = registered_signer(rotated)
+    rotated.append([submission(entry_signer)])
+    new_note = rotated.checkpoint()
+    checkpoint.verify_checkpoint(old_note, old_signer.verifier)
+    checkpoint.verify_checkpoint(new_note, new_signer.verifier)
+    checkpoint.verify_checkpoint(old_note, rotated.log_verifiers())
+    with pytest.raises(InvalidSignature):
+        checkpoint.verify_checkpoint(new_note, old_signer.verifier)
+    with pytest.raises(RevokedKey):
+        log.register_key(note.Signer.generate("late").verifier.to_string())
+    rotated.verify(workers=1)
+
+
+def test_checkpoint_needs_the_signing_key(store: LogStore, log: Log) -> None:
+    with pytest.raises(InvalidEntry, match="signing key"):
+        Log(store).checkpoint()
+
+
+def test_verify_replays_a_good_log(log: Log) -> None:
+    signer = registered_signer(log)
+    log.append([submission(signer, i) for i in range(50)])
+    log.checkpoint()
+    result = log.verify(workers=1)
+    assert result.size == len(log)
+    assert result.root == log.head().root
+    assert result.origin == ORIGIN
+
+
+def test_verify_in_worker_processes_over_several_chunks(log: Log) -> None:
+    signer = registered_signer(log)
+    log.append([submission(signer, i) for i in range(9000)])
+    log.checkpoint()
+    assert log.verify(workers=2).size == 9002
