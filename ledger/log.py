@@ -19,6 +19,7 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 
 from ledger import checkpoint as _checkpoint
 from ledger import note
+from ledger.bundle import TlogProof, merge_signatures
 from ledger.canonical import canonicalize
 from ledger.entry import (
     GENESIS_PREV,
@@ -345,6 +346,30 @@ class Log:
     def latest_checkpoint(self) -> str | None:
         found = self.store.checkpoint()
         return None if found is None else found[1]
+
+    def cosigned_checkpoint(self, size: int | None = None) -> str:
+        """The checkpoint at ``size`` (default: the latest) with every stored cosignature."""
+        found = self.store.checkpoint(size)
+        if found is None:
+            raise OutOfRange("no checkpoint" + ("" if size is None else f" at size {size}"))
+        return merge_signatures(found[1], self.store.cosignatures(found[0]).values())
+
+    def proof_bundle(self, seq: int) -> str:
+        """A C2SP tlog-proof for entry ``seq`` against the latest checkpoint (signed now if needed)."""
+        latest = self.store.checkpoint()
+        if latest is None or latest[0] <= seq:
+            if seq >= len(self):
+                raise OutOfRange(f"there is no entry {seq}")
+            self.checkpoint()
+            latest = self.store.checkpoint()
+            assert latest is not None
+        size = latest[0]
+        return TlogProof(
+            index=seq,
+            hashes=tuple(self.inclusion_proof(seq, size)),
+            checkpoint=self.cosigned_checkpoint(size),
+            extra=self.store.read_entries(seq, seq + 1)[0],
+        ).to_text()
 
     def log_verifiers(self) -> list[note.Verifier]:
         return Keyring(self.store.keys()).log_verifiers()
