@@ -27,8 +27,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger.canonical import canonicalize, parse_canonical
-from ledger.errors import InvalidEntry
+from ledger.canonical import canonicalize, parse_canonical, parse_strict
+from ledger.errors import InvalidEntry, NonCanonicalJSON
 from ledger.merkle import HASH_SIZE, leaf_hash
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Submission",
     "encode_entry",
     "format_time",
+    "parse_submission",
     "sign_submission",
     "signing_message",
 ]
@@ -121,6 +122,35 @@ class Submission:
             "key_id": self.key_id,
             "sig": base64.b64encode(self.signature).decode(),
         }
+
+
+def _canonical_number(text: str) -> None:
+    # RFC 8785 writes each number one way; a signer that sent another spelling
+    # (1.0, 1e2, -0, 007) did not sign what it sent.
+    value: object = int(text) if text.lstrip("-").isdigit() else float(text)
+    expected = canonicalize(value).decode()
+    if expected != text:
+        raise NonCanonicalJSON(f"number {text} is not in RFC 8785 form (write {expected})")
+
+
+def _check_number(text: str) -> float:
+    _canonical_number(text)
+    return float(text)
+
+
+def _check_int(text: str) -> int:
+    _canonical_number(text)
+    return int(text)
+
+
+def parse_submission(line: bytes | str) -> Submission:
+    """Parse one NDJSON submission line strictly (duplicate keys, non-canonical numbers, shape)."""
+    obj = parse_strict(line)
+    try:
+        json.loads(line, parse_float=_check_number, parse_int=_check_int)
+    except ValueError as exc:  # NonCanonicalJSON is not a ValueError; this is int(...) on odd input
+        raise InvalidEntry(f"malformed number: {exc}") from exc
+    return Submission.from_json(obj)
 
 
 def sign_submission(kind: str, body: Any, *, key_id: str, key: Ed25519PrivateKey) -> Submission:
