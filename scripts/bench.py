@@ -1,0 +1,322 @@
+"""suyuan benchmarks: each figure beside a peer measured in the same run, as a ratio.
+
+    scripts/bench                 every benchmark at the default sizes
+    scripts/bench ledger          the ledger only
+    scripts/bench ledger --full   adds the 10M-entry proof sizes
+
+Results are printed as a table and written to ``var/bench/`` as JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import Log, note
+from ledger.entry import Submission, sign_submission
+from ledger.export import export_log, verify_export
+from ledger.merkle import verify_consistency, verify_inclusion
+from ledger.sqlite_store import SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "var" / "bench"
+
+
+@dataclass
+class Figure:
+    suite: str
+    name: str
+    value: float
+    unit: str
+    peer_name: str
+    peer_value: float
+    ratio: float
+    target: str
+    met: bool | None
+
+
+FIGURES: list[Figure] = []
+
+
+def record(
+    suite: str,
+    name: str,
+    value: float,
+    unit: str,
+    peer_name: str,
+    peer_value: float,
+    *,
+    ratio: float | None = None,
+    target: str = "",
+    met: bool | None = None,
+) -> None:
+    r = ratio if ratio is not None else (value / peer_value if peer_value else float("nan"))
+    FIGURES.append(Figure(suite, name, value, unit, peer_name, peer_value, r, target, met))
+    status = "" if met is None else ("  [met]" if met else "  [NOT met]")
+    print(
+        f"  {name:<48} {value:>12,.1f} {unit:<10} | {peer_name:<34} {peer_value:>12,.1f}"
+        f" | ratio {r:8.3f} {target}{status}",
+        flush=True,
+    )
+
+
+def rate(fn: Callable[[], int], *, repeat: int = 3) -> float:
+    """Median operations per second over ``repeat`` runs of ``fn`` (which returns its op count)."""
+    rates = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        n = fn()
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def _event(i: int) -> dict[str, object]:
+    # About 850 bytes canonical, shaped like a custody event.
+    return {
+        "event_type": "ObjectEvent",
+        "bizStep": "receiving",
+        "disposition": "in_progress",
+        "eventTime": "2026-11-28T10:00:00.000+08:00",
+        "epcList": [f"001PEAB00{i:05d}G1C{i:07d}", f"001MEAB00{i:05d}G1C{i:07d}"],
+        "source": {"possessing_party": "guangzhou-collect-01", "owning_party": "byd-shenzhen"},
+        "destination": {"possessing_party": "hunan-brunp", "owning_party": "hunan-brunp"},
+        "readPoint": {"id": "urn:epc:id:sgln:6901234.00001.0", "region": "430000"},
+        "quantity": {"value": 412, "unit": "kg"},
+        "inputs": [{"code": f"001PEAB00{i:05d}G1C{i:07d}", "mass_kg": 412}],
+        "outputs": [{"material": "black_mass", "mass_kg": 160}],
+        "attributes": {"soh_pct": 71, "grade": "B", "certs": ["GB/T 34014", "GB/T 33598"]},
+        "prev": {"001PEAB0000001G1C0000001": "sha256:" + "ab" * 32},
+        "nonce": i,
+        "tags": ["retired", "collected", "guangdong"],
+    }
+
+
+def _signed(n: int, signer: note.Signer) -> list[Submission]:
+    return [
+        sign_submission("pack.handover", _event(i), key_id=signer.key_id, key=signer.private_key)
+        for i in range(n)
+    ]
+
+
+def _new_log(directory: str) -> tuple[Log, note.Signer]:
+    log_signer = note.Signer.generate("bench-log")
+    log = Log.create(SQLiteStore(Path(directory) / "ledger.db"), signer=log_signer)
+    actor = note.Signer.generate("recycler")
+    log.register_key(actor.verifier.to_string())
+    return log, actor
+
+
+def bench_verify_rate() -> float:
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key()
+    message = b"x" * 850
+    sig = key.sign(message)
+
+    def run() -> int:
+        for _ in range(20_000):
+            public.verify(sig, message)
+        return 20_000
+
+    return rate(run)
+
+
+def _fill(log: Log, pool: list[Submission], n: int, batch: int = 10_000) -> None:
+    done = 0
+    while done < n:
+        k = min(batch, n - done)
+        log.append([pool[(done + j) % len(pool)] for j in range(k)], signatures_checked=True)
+        done += k
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return samples[len(samples) // 2], samples[int(len(samples) * 0.99) - 1]
+
+
+def _proof_latency(log: Log, size: int, count: int = 2000) -> tuple[float, float, float, float]:
+    import random
+
+    rng = random.Random(size)
+    inc: list[float] = []
+    con: list[float] = []
+    head = log.head()
+    for _ in range(count):
+        i = rng.randrange(size)
+        t = time.perf_counter()
+        proof = log.inclusion_proof(i, size)
+        inc.append(time.perf_counter() - t)
+        old = rng.randrange(1, size)
+        t = time.perf_counter()
+        log.consistency_proof(old, size)
+        con.append(time.perf_counter() - t)
+    verify_inclusion(log.store.read_entries(i, i + 1)[0], i, size, proof, log.root(size))
+    verify_consistency(old, size, log.consistency_proof(old, size), log.root(old), head.root)
+    p50i, p99i = _percentiles(inc)
+    p50c, p99c = _percentiles(con)
+    return p50i * 1e3, p99i * 1e3, p50c * 1e3, p99c * 1e3
+
+
+def _pymerkle_proof_latency(tree: object, size: int, count: int) -> float:
+    import random
+
+    rng = random.Random(size)
+    samples = []
+    tree.cache_clear()  # type: ignore[attr-defined]
+    for _ in range(count):
+        i = rng.randrange(1, size + 1)
+        t = time.perf_counter()
+        tree.prove_inclusion(i, size)  # type: ignore[attr-defined]
+        samples.append(time.perf_counter() - t)
+    return _percentiles(samples)[0] * 1e3
+
+
+def bench_ledger(full: bool) -> None:
+    print("ledger", flush=True)
+    verify_rate = bench_verify_rate()
+    print(f"  raw Ed25519 verify, one core: {verify_rate:,.0f}/s", flush=True)
+    with tempfile.TemporaryDirectory() as d:
+        log, actor = _new_log(d)
+        subs = _signed(60_000, actor)
+
+        def append_signed() -> int:
+            for lo in range(0, 20_000, 1000):
+                log.append(subs[lo : lo + 1000])
+            return 20_000
+
+        append_rate = rate(append_signed, repeat=3)
+        record(
+            "ledger", "signed append (SQLite, 1k batches)", append_rate, "entries/s",
+            "Ed25519 verify, 1 core", verify_rate, target=">= 0.6",
+            met=append_rate / verify_rate >= 0.6,
+        )
+        log.close()
+
+    # Pre-verified bulk append vs pymerkle SqliteTree.append_entries on the same leaves.
+    from pymerkle import SqliteTree
+
+    n = 100_000
+    with tempfile.TemporaryDirectory() as d:
+        log, actor = _new_log(d)
+        pool = _signed(1000, actor)
+        ours = rate(lambda: (_fill(log, pool, n), n)[1], repeat=1)
+        leaves = [e for chunk in log.iter_raw() for e in chunk][2:]
+        log.close()
+        tree = SqliteTree(str(Path(d) / "pymerkle.db"))
+        theirs = rate(lambda: (tree.append_entries(leaves), len(leaves))[1], repeat=1)
+        record(
+            "ledger", f"pre-verified bulk append, {n // 1000}k", ours, "entries/s",
+            "pymerkle SqliteTree.append_entries", theirs, target=">= 0.3",
+            met=ours / theirs >= 0.3,
+        )
+
+    # Proof latency at growing sizes, beside pymerkle's SqliteTree.
+    sizes = [10_000, 1_000_000] + ([10_000_000] if full else [])
+    with tempfile.TemporaryDirectory() as d:
+        log, actor = _new_log(d)
+        pool = _signed(1000, actor)
+        tree = SqliteTree(str(Path(d) / "pymerkle.db"))
+        p50_first = 0.0
+        for size in sizes:
+            _fill(log, pool, size - len(log))
+            leaves_needed = size - tree.get_size()
+            # pymerkle gets the same entry bytes
+            start = tree.get_size()
+            for lo in range(start, size, 100_000):
+                tree.append_entries(log.store.read_entries(lo, min(size, lo + 100_000)))
+            assert tree.get_size() == size, leaves_needed
+            p50i, p99i, p50c, p99c = _proof_latency(log, size)
+            theirs = _pymerkle_proof_latency(tree, size, count=3 if size >= 1_000_000 else 20)
+            if not p50_first:
+                p50_first = p50i
+            record(
+                "ledger", f"inclusion proof p50 @ {size:,}", p50i, "ms",
+                "pymerkle SqliteTree proof p50 (cold)", theirs, ratio=theirs / p50i,
+                target=">= 100x at 1M" if size == 1_000_000 else "",
+                met=(theirs / p50i >= 100) if size == 1_000_000 else None,
+            )
+            record(
+                "ledger", f"inclusion proof p99 @ {size:,}", p99i, "ms",
+                "own p50 @ 10k (growth)", p50_first, target="p50 < 1 ms at 10M" if size == 10_000_000 else "",
+                met=(p50i < 1.0) if size == 10_000_000 else None,
+            )
+            record(
+                "ledger", f"consistency proof p50 / p99 @ {size:,}", p50c, "ms",
+                "its p99", p99c,
+            )
+        growth = p50i / p50_first
+        record(
+            "ledger", f"proof p50 growth 10k -> {sizes[-1]:,}", growth, "x",
+            "target", 3.0, target="<= 3x", met=growth <= 3.0,
+        )
+        log.close()
+
+    # Offline verification of an export, all cores.
+    with tempfile.TemporaryDirectory() as d:
+        log, actor = _new_log(d)
+        subs = _signed(40_000, actor)
+        for lo in range(0, len(subs), 10_000):
+            log.append(subs[lo : lo + 10_000], signatures_checked=True)
+        buf = io.BytesIO()
+        signed = export_log(log, buf)
+        lines = buf.getvalue().splitlines()
+        key = log.signer.verifier  # type: ignore[union-attr]
+        log.close()
+
+        def verify_all() -> int:
+            chunks = (lines[i : i + 4096] for i in range(0, len(lines), 4096))
+            return verify_export(chunks, signed, key, workers=os.cpu_count() or 2).size
+
+        offline = rate(verify_all, repeat=3)
+        record(
+            "ledger", "offline export verification (all cores)", offline, "entries/s",
+            "Ed25519 verify, 1 core", verify_rate, target=">= 1.5", met=offline / verify_rate >= 1.5,
+        )
+
+
+SUITES: dict[str, Callable[[bool], None]] = {"ledger": bench_ledger}
+
+
+def write_report() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    meta = {"time": stamp, "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count()}
+    (OUT / f"bench-{stamp}.json").write_text(
+        json.dumps({"meta": meta, "figures": [asdict(f) for f in FIGURES]}, indent=2)
+    )
+    rows = ["| suite | figure | value | peer | peer value | ratio | target | met |", "|---|---|---|---|---|---|---|---|"]
+    for f in FIGURES:
+        met = "" if f.met is None else ("yes" if f.met else "**no**")
+        rows.append(
+            f"| {f.suite} | {f.name} | {f.value:,.2f} {f.unit} | {f.peer_name} | {f.peer_value:,.2f} "
+            f"| {f.ratio:.3f} | {f.target} | {met} |"
+        )
+    (OUT / f"bench-{stamp}.md").write_text("\n".join(rows) + "\n")
+    print(f"\nwrote {OUT / f'bench-{stamp}.json'} and .md")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
+    parser.add_argument("suites", nargs="*", choices=[*SUITES, []], help="default: all")
+    parser.add_argument("--full", action="store_true", help="run the large sizes too")
+    args = parser.parse_args()
+    for name in args.suites or list(SUITES):
+        SUITES[name](args.full)
+    write_report()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
