@@ -23,10 +23,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger.errors import InvalidEntry, InvalidKey, InvalidSignature
 
@@ -304,13 +301,9 @@ def _split(note: str) -> tuple[str, list[tuple[str, Signature, bytes]]]:
 def open_note(note: str, verifiers: str | Verifier | Iterable[str | Verifier]) -> Note:
     """Parse ``note`` and verify its signatures against the known ``verifiers`` (Go's ``Open``).
 
-    Raises
-    ------
-    InvalidSignature
-        If the note is malformed, a signature from a known key does not verify, or
-        no known key signed it.
-    InvalidKey
-        If a verifier key string is malformed, or two different keys share a name and hash.
+    Raises ``InvalidSignature`` if the note is malformed, a signature from a known key does
+    not verify, or no known key signed it; ``InvalidKey`` if a verifier key is malformed or
+    two different keys share a name and hash.
     """
     known = _as_verifiers(verifiers)
     text, lines = _split(note)
@@ -358,12 +351,8 @@ def _signature_line(text: str, signer: Signer) -> str:
 def sign(text: str, signer_key: str | Signer) -> str:
     """Sign ``text`` (which must end in a newline) and return the signed note.
 
-    Raises
-    ------
-    InvalidEntry
-        If ``text`` does not end in a newline or has characters a note may not hold.
-    InvalidKey
-        If the signer key string is malformed.
+    Raises ``InvalidEntry`` if ``text`` does not end in a newline or holds characters a
+    note may not hold, ``InvalidKey`` if the signer key string is malformed.
     """
     if not text.endswith("\n"):
         raise InvalidEntry("malformed note: text must end with a newline")

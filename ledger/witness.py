@@ -100,6 +100,7 @@ class CosignatureSigner(note.Signer):
     SIGNATURE_TYPE: ClassVar[int] = SIGNATURE_TYPE_COSIGNATURE_V1
     VERIFIER_CLASS: ClassVar[type[note.Verifier]] = CosignatureVerifier
 
+    verifier: CosignatureVerifier = field(init=False, repr=False)
     timestamp: int | None = field(default=None, compare=False)
 
     def sign_message(self, message: bytes) -> bytes:
@@ -115,15 +116,8 @@ def cosign(checkpoint_note: str, witness_signer: str | CosignatureSigner, *, tim
     """Append a cosignature/v1 line made at ``timestamp`` to a signed checkpoint note.
 
     The log's signature is not checked here; ``Witness.add_checkpoint`` does that.
-
-    Raises
-    ------
-    InvalidSignature
-        If ``checkpoint_note`` is not a well-formed signed note.
-    MalformedCheckpoint
-        If its text is not a checkpoint.
-    InvalidEntry
-        If ``timestamp`` is outside [0, 2**63).
+    Raises ``InvalidSignature`` if the note is malformed, ``MalformedCheckpoint`` if its
+    text is not a checkpoint, ``InvalidEntry`` if ``timestamp`` is outside [0, 2**63).
     """
     _check_timestamp(timestamp)
     signer = (
@@ -177,7 +171,7 @@ class WitnessState(Protocol):
         ...
 
     def replace(self, record: CosignedCheckpoint, *, expected: CosignedCheckpoint | None) -> None:
-        """Store ``record`` if the latest for its origin is still ``expected``, else raise StaleHead."""
+        """Store ``record`` if its origin's latest is still ``expected``; else raise StaleHead."""
         ...
 
     def record_refusal(self, refusal: Refusal) -> None:
@@ -242,7 +236,8 @@ class SQLiteWitnessState:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         # Autocommit: every write below is one statement, hence one atomic transaction.
-        self._db = sqlite3.connect(path, isolation_level=None)
+        # SQLite serialises access itself, so the connection may serve several threads.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
@@ -323,7 +318,7 @@ class Witness:
         self._lock = threading.Lock()
 
     @property
-    def verifier(self) -> note.Verifier:
+    def verifier(self) -> CosignatureVerifier:
         """The witness's public key, for clients that check its cosignatures."""
         return self._signer.verifier
 
