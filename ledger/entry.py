@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,6 +96,10 @@ class Submission:
     body: Any
     key_id: str
     signature: bytes
+    # The RFC 8785 bytes of ``body`` when the signer already has them. The log
+    # appends and verifies these exact bytes, so a wrong value can only make the
+    # signature fail, never store a body other than the one signed.
+    canonical_body: bytes = field(default=b"", repr=False, compare=False)
 
     @classmethod
     def from_json(cls, obj: object) -> Submission:
@@ -155,12 +160,17 @@ def parse_submission(line: bytes | str) -> Submission:
 
 def sign_submission(kind: str, body: Any, *, key_id: str, key: Ed25519PrivateKey) -> Submission:
     """Sign ``body`` as an entry of ``kind`` with ``key`` (whose registered id is ``key_id``)."""
-    message = signing_message(_check_kind(kind), canonicalize(body))
-    return Submission(kind=kind, body=body, key_id=key_id, signature=key.sign(message))
+    canonical = canonicalize(body)
+    message = signing_message(_check_kind(kind), canonical)
+    return Submission(
+        kind=kind, body=body, key_id=key_id, signature=key.sign(message), canonical_body=canonical
+    )
 
 
+@functools.lru_cache(maxsize=4096)
 def _json_str(value: str) -> str:
-    # json.dumps of a str with ensure_ascii=False is exactly its RFC 8785 form.
+    # json.dumps of a str with ensure_ascii=False is exactly its RFC 8785 form. Kinds and
+    # key ids repeat across entries, hence the cache.
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -138,7 +138,7 @@ class Log:
     def _check_shape(self, submission: Submission) -> _Checked:
         if not isinstance(submission.body, dict):
             raise InvalidEntry(f"{submission.kind}: the body must be a JSON object")
-        body = canonicalize(submission.body)
+        body = submission.canonical_body or canonicalize(submission.body)
         if len(body) + 400 > self._max_entry_bytes:
             raise InvalidEntry(
                 f"{submission.kind}: the body is {len(body)} bytes; entries are limited to "
