@@ -1,4 +1,4 @@
-"""EPCIS 2.0 event ids: the GS1 CBV 2.0 "EPCIS Event Hash ID".
+"""EPCIS 2.0 event ids: the "EPCIS Event Hash ID" of GS1 CBV 2.0 (Core Business Vocabulary).
 
 An event's id is ``ni:///sha-256;<hex>?ver=CBV2.0`` (RFC 6920), the SHA-256 of
 its *pre-hash string*: the event's fields in a fixed order, each written
@@ -24,15 +24,22 @@ and ``epcis:`` values are expanded even when the document does not declare the
 prefix; a business transaction, source or destination writes its type before
 its value whatever the key order; bare CBV terms are expanded from the field
 they stand in, not guessed from other values in the document; and a document's
-namespaces never leak into the next one.
+namespaces never leak into the next one. Identifiers the reference leaves
+unconverted through gaps in its patterns are converted
+(:func:`schemas.epcis_normalise.digital_link`), and an event it would hash by
+the machine's local time zone (a timestamp without UTC offset) is refused.
+
+Rule numbers in comments are those of the algorithm's numbered steps as the
+reference implementation states them; vector names are the documents under
+``tests/assets/conformance/epcis``.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import Any, NamedTuple, TypeAlias
 
 from schemas.epcis_normalise import (
     EPCIS_CONTEXT_PREFIXES,
@@ -67,8 +74,7 @@ class EpcisContextError(EpcisHashError):
 # The event as a tree of named values, as an XML binding of it would read
 
 
-@dataclass(frozen=True, slots=True)
-class _Node:
+class _Node(NamedTuple):
     """One field: its name (``{namespace}local`` for extensions), raw text and members."""
 
     name: str
@@ -132,9 +138,13 @@ _EVENT_ORDER: _Order = (
     ),
 )
 _TIME_FIELDS = frozenset({"eventTime", "time", "startTime", "endTime"})
+# Not hashed at the event level ("type" is written first): AssociationEvent-d and -g, the
+# same event without and with an errorDeclaration, share an id.
 _NOT_HASHED = frozenset({"eventID", "recordTime", "errorDeclaration", "type"})
+# Comments never count, at any level (epcisDocHavingEventWithComment).
 _COMMENTS = frozenset({"comment", "rdfs:comment", "{http://www.w3.org/2000/01/rdf-schema#}comment"})
-# Lists written "<type><value>" per entry (type first, whatever the JSON key order).
+# Lists written "type=…<value>=…" per entry, type first (ReferenceEventHashAlgorithm3) whatever
+# the JSON key order, which 1.9.3 follows instead (hashes.json); entries sort as strings.
 _TYPED_LISTS = {
     "bizTransactionList": ("bizTransaction", "bizTransactionType"),
     "sourceList": ("source", "sourceDestinationType"),
@@ -150,7 +160,9 @@ _LIST_ITEMS = {
     "inputQuantityList": "quantityElement",
     "outputQuantityList": "quantityElement",
 }
-# Vocabulary-typed fields, by (enclosing field, field): a bare term stands for a Web URI.
+# Vocabulary-typed fields, by (enclosing field, field): a bare term stands for its Web URI
+# here and only here, as the EPCIS context's scoped terms say (rule 16; "receiving" in
+# Example_9.6.2, "Temperature" in SensorDataExample1). Elsewhere "receiving" is just text.
 _VOCABULARY_FIELDS = {
     ("", "bizStep"): "bizStep",
     ("", "disposition"): "disposition",
@@ -221,24 +233,24 @@ def _prefixes(*contexts: Any) -> _Prefixes:
 
 def _text(value: Any, vocabulary: str | None, prefixes: _Prefixes) -> str:
     """The raw text of a JSON scalar, with bare terms and CURIEs expanded."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):  # not Python's "True": the reference's bug (SensorDataExample9)
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
     if isinstance(value, str):
         return prefixes.value(expand_term(vocabulary, value) if vocabulary else value)
+    if isinstance(value, bool):  # not Python's "True": the reference's bug (SensorDataExample9)
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None:
+        return ""
     raise EpcisHashError(f"unsupported JSON value {value!r}")
 
 
-def _items(value: Any) -> Iterable[Any]:
+def _items(value: Any) -> list[Any]:
     """List members, with nested lists flattened as JSON-LD expansion does."""
     if not isinstance(value, list):
-        yield value
-        return
-    for item in value:
-        yield from _items(item)
+        return [value]
+    if not any(isinstance(item, list) for item in value):
+        return value
+    return [member for item in value for member in _items(item)]
 
 
 def _members(obj: Mapping[str, Any], scope: str, prefixes: _Prefixes) -> list[_Node]:
@@ -332,14 +344,18 @@ def _render_in_order(nodes: Sequence[_Node], order: _Order) -> tuple[str, list[_
     alone, so that the remaining-fields pass writes them (under its name) too.
     """
     gather = _gathers_extensions(nodes)
-    extensions = [n for n in nodes if gather and _is_extension(n)]
-    members = [n for n in nodes if not (gather and _is_extension(n))]
-    ordered = {name for name, _ in order}
-    left = [n for n in members if n.name not in ordered]
+    extensions: list[_Node] = []
+    by_name: dict[str, list[_Node]] = {}
+    for node in nodes:
+        if gather and _is_extension(node):
+            extensions.append(node)
+        else:
+            by_name.setdefault(node.name, []).append(node)
     parts: list[str] = []
+    left: list[_Node] = []
     for name, sub_order in order:
         rendered: list[str] = []
-        for node in (n for n in members if n.name == name):
+        for node in by_name.pop(name, ()):
             inner, rest = (
                 _render_in_order(node.children, sub_order) if sub_order else ("", [*node.children])
             )
@@ -347,8 +363,9 @@ def _render_in_order(nodes: Sequence[_Node], order: _Order) -> tuple[str, list[_
             if value or inner:
                 rendered.append(node.name + (f"={value}" if value else "") + inner)
             if rest:
-                left.append(replace(node, children=tuple(rest)))
+                left.append(node._replace(children=tuple(rest)))
         parts.extend(sorted(rendered))
+    left.extend(node for unordered in by_name.values() for node in unordered)
     if extensions:
         parts.append(_render_members(extensions))
     return "".join(parts), left
@@ -368,7 +385,7 @@ def prehash_string(event: Mapping[str, Any], *, context: Mapping[str, str] | Non
     >>> prehash_string({"type": "ObjectEvent", "eventTime": "2020-03-04T11:00:30+01:00",
     ...                 "eventTimeZoneOffset": "+01:00", "action": "OBSERVE",
     ...                 "epcList": ["urn:epc:id:sscc:4012345.0000000111"],
-    ...                 "bizStep": "departing"})  # doctest: +NORMALIZE_WHITESPACE
+    ...                 "bizStep": "departing"})
     'eventType=ObjectEventeventTime=2020-03-04T10:00:30.000ZeventTimeZoneOffset=+01:00epcListepc=https://id.gs1.org/00/040123450000001112action=OBSERVEbizStep=https://ref.gs1.org/cbv/BizStep-departing'
     """
     if not isinstance(event, Mapping):
@@ -405,5 +422,7 @@ def document_event_hashes(document: Mapping[str, Any]) -> list[str]:
     The document's ``@context`` supplies the namespace prefixes of the events'
     user extensions; redefining a protected EPCIS term there is refused.
     """
+    if not isinstance(document, Mapping):
+        raise EpcisHashError(f"an EPCIS document is a JSON object, not {type(document).__name__}")
     context = _context_prefixes(document.get("@context"))
     return [event_hash(event, context=context) for event in _event_list(document)]

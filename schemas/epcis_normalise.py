@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 
 __all__ = [
     "EPCIS_CONTEXT_PREFIXES",
@@ -39,6 +40,8 @@ __all__ = [
 ]
 
 _CBV = "https://ref.gs1.org/cbv/"
+# Identifiers, parties, places and vocabulary recur from event to event along a lifecycle.
+_CACHED_VALUES = 16384
 _GS1_VOC = "https://gs1.org/voc/"
 _DIGITAL_LINK = "https://id.gs1.org/"
 
@@ -114,10 +117,12 @@ EPCIS_CONTEXT_PREFIXES: Mapping[str, str] = {
 STANDARD_VALUE_PREFIXES: Mapping[str, str] = {
     name: EPCIS_CONTEXT_PREFIXES[name] for name in ("gs1", "epcis", "cbv")
 }
-"""CURIE prefixes every value is expanded with, declared in the document or not.
+"""CURIE prefixes every value is expanded with, declared in the document or not (rule 15).
 
+1.9.3 needs them declared; the published ids expand them anyway (``cbv:Comp-latitude`` in
+aggregation_event_all_possible_fields, ``gs1:Temperature`` in event_with_identical_hash_id_7).
 Keys are expanded with the document's own prefixes only: object_event_all_possible_fields
-keeps ``cbvmda:lotNumber`` as written while its ``cbv:``/``gs1:`` values are expanded.
+keeps its ``cbvmda:lotNumber`` key as written.
 """
 
 _PROTECTED_TERMS = (
@@ -165,8 +170,9 @@ def canonical_number(text: str) -> str:
     """Write a numeric string without trailing zeros: ``"26.0"`` → ``"26"``, ``"1e3"`` → ``"1000"``.
 
     Anything Python's ``float`` reads counts as a number, as in the reference
-    implementation (``"007"`` → ``"7"``); other strings, and infinities and NaN,
-    pass unchanged.
+    implementation (``"23.0"`` in an extension of object_event_all_possible_fields
+    becomes ``23``, and ``"007"`` would become ``7``); other strings, infinities
+    and NaN pass unchanged.
     """
     try:
         number = float(text)
@@ -187,10 +193,11 @@ _ROUND_UP = frozenset("56789")  # a fourth decimal that rounds the milliseconds 
 def canonical_timestamp(text: str) -> str | None:
     """Write an ``xsd:dateTimeStamp`` in UTC with milliseconds, or ``None`` if it is not one.
 
-    More than three decimals are rounded half up on the fourth (CBV event-hash
-    rule 9: ``.1415`` → ``.142``, ``.1414`` → ``.141``, TimeStampRoundOff); a
-    carry moves into the seconds (``.9995`` → next second). A timestamp without
-    a UTC offset is refused: its instant is unknown.
+    More than three decimals are rounded up when the fourth is 5-9 (rule 9:
+    ``.1415`` → ``.142``, ``.1414`` → ``.141``, TimeStampRoundOff). 1.9.3 rounds
+    half to even instead, so an exact tie such as ``.1425`` gets ``.143`` here and
+    ``.142`` there; a carry moves into the seconds (``.9995``, where 1.9.3 fails).
+    A timestamp without a UTC offset is refused: its instant is unknown.
     """
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
@@ -215,7 +222,7 @@ def canonical_timestamp(text: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------
-# EPC URNs → GS1 Digital Link (GS1 Tag Data Standard 2.0 §6, Digital Link 1.2 §4.11)
+# EPC URNs (GS1 EPC Tag Data Standard) → canonical GS1 Digital Link URIs
 
 # One character of an EPC URN component: TDS "GS3A3" characters or a %-escape.
 _URN_CHAR = r"(?:%[0-9A-Fa-f]{2}|[!'()*+,.0-9:;=A-Za-z_-])"
@@ -274,89 +281,67 @@ def _scheme(
 
 
 def _gtin(m: re.Match[str]) -> str:
-    """GTIN-14 from company prefix and item reference (indicator digit first)."""
+    """Indicator digit, company prefix, rest of the reference, check digit: a GTIN-14 or SSCC."""
     return _with_check(m["ref"][:1] + m["cp"] + m["ref"][1:])
 
 
+def _key(m: re.Match[str]) -> str:
+    """Company prefix and reference with their check digit (GLN, GSRN, GDTI...)."""
+    return _with_check(m["cp"] + m["ref"])
+
+
+def _serial(m: re.Match[str]) -> str:
+    return _encode(m["tail"])
+
+
 def _sgln(m: re.Match[str]) -> str:
-    gln = _with_check(m["cp"] + m["ref"])
-    return f"414/{gln}" if m["tail"] == "0" else f"414/{gln}/254/{_encode(m['tail'])}"
+    # the GLN extension "0" stands for the GLN itself
+    return f"414/{_key(m)}" if m["tail"] == "0" else f"414/{_key(m)}/254/{_serial(m)}"
 
 
-def _tail(length: str) -> str:
-    return rf"\.(?P<tail>{_URN_CHAR}{{{length}}})"
+def _tail(most: int, least: int = 1) -> str:
+    return rf"\.(?P<tail>{_URN_CHAR}{{{least},{most}}})"
 
 
-_ITEM = r"\d{1,7}"  # indicator digit + item reference
+_ITEM = r"\d{1,7}"  # indicator digit + item reference: 13 digits with the company prefix
+_DIGITS = r"\d{0,6}"  # 12 digits with the company prefix
+_NUMBER = r"\.(?P<tail>\d{1,12})"
 _PIECE_TOTAL = r"\.(?P<piece>\d{2})\.(?P<total>\d{2})"
-_PATTERN = r"\.\*"
+_ANY = r"\.\*"  # the whole class, in an ID pattern
+_ALNUM, _CPI = f"{_URN_CHAR}+", f"{_CPI_CHAR}+"
 
+# "kind:scheme" of an EPC URN → syntax of its body and the Digital Link path it becomes.
 _EPC_SCHEMES: Mapping[str, _EpcScheme] = {
-    "id:sgtin": _scheme(
-        _ITEM, _tail("1,20"), 13, lambda m: f"01/{_gtin(m)}/21/{_encode(m['tail'])}"
-    ),
-    "id:sscc": _scheme(
-        r"\d{5,11}", "", 17, lambda m: "00/" + _with_check(m["ref"][:1] + m["cp"] + m["ref"][1:])
-    ),
-    "id:sgln": _scheme(r"\d{0,6}", _tail("1,20"), 12, _sgln),
-    "id:grai": _scheme(
-        r"\d{0,6}",
-        _tail("1,16"),
-        12,
-        lambda m: f"8003/{_with_check('0' + m['cp'] + m['ref'])}{_encode(m['tail'])}",
-    ),
-    "id:giai": _scheme(f"{_URN_CHAR}+", "", None, lambda m: f"8004/{m['cp']}{_encode(m['ref'])}"),
-    "id:gsrn": _scheme(r"\d{5,11}", "", 17, lambda m: "8018/" + _with_check(m["cp"] + m["ref"])),
-    "id:gsrnp": _scheme(r"\d{5,11}", "", 17, lambda m: "8017/" + _with_check(m["cp"] + m["ref"])),
-    "id:gdti": _scheme(
-        r"\d{0,6}",
-        _tail("0,17"),
-        12,
-        lambda m: f"253/{_with_check(m['cp'] + m['ref'])}{_encode(m['tail'])}",
-    ),
-    "id:cpi": _scheme(
-        f"{_CPI_CHAR}+",
-        r"\.(?P<tail>\d{1,12})",
-        None,
-        lambda m: f"8010/{m['cp']}{m['ref']}/8011/{m['tail']}",
-    ),
-    "id:sgcn": _scheme(
-        r"\d{0,6}",
-        r"\.(?P<tail>\d{1,12})",
-        12,
-        lambda m: f"255/{_with_check(m['cp'] + m['ref'])}{m['tail']}",
-    ),
-    "id:ginc": _scheme(f"{_URN_CHAR}+", "", None, lambda m: f"401/{m['cp']}{_encode(m['ref'])}"),
-    "id:gsin": _scheme(r"\d{4,10}", "", 16, lambda m: "402/" + _with_check(m["cp"] + m["ref"])),
+    "id:sgtin": _scheme(_ITEM, _tail(20), 13, lambda m: f"01/{_gtin(m)}/21/{_serial(m)}"),
+    "id:sscc": _scheme(r"\d{5,11}", "", 17, lambda m: "00/" + _gtin(m)),
+    "id:sgln": _scheme(_DIGITS, _tail(20), 12, _sgln),
+    # a leading zero leaves the check digit alone: GRAI = 0 + key + check digit + serial
+    "id:grai": _scheme(_DIGITS, _tail(16), 12, lambda m: f"8003/0{_key(m)}{_serial(m)}"),
+    "id:giai": _scheme(_ALNUM, "", None, lambda m: f"8004/{m['cp']}{_encode(m['ref'])}"),
+    "id:gsrn": _scheme(r"\d{5,11}", "", 17, lambda m: f"8018/{_key(m)}"),
+    "id:gsrnp": _scheme(r"\d{5,11}", "", 17, lambda m: f"8017/{_key(m)}"),
+    "id:gdti": _scheme(_DIGITS, _tail(17, 0), 12, lambda m: f"253/{_key(m)}{_serial(m)}"),
+    "id:cpi": _scheme(_CPI, _NUMBER, None, lambda m: f"8010/{m['cp']}{m['ref']}/8011/{m['tail']}"),
+    "id:sgcn": _scheme(_DIGITS, _NUMBER, 12, lambda m: f"255/{_key(m)}{m['tail']}"),
+    "id:ginc": _scheme(_ALNUM, "", None, lambda m: f"401/{m['cp']}{_encode(m['ref'])}"),
+    "id:gsin": _scheme(r"\d{4,10}", "", 16, lambda m: f"402/{_key(m)}"),
     "id:itip": _scheme(
-        _ITEM,
-        _PIECE_TOTAL + _tail("1,20"),
-        13,
-        lambda m: f"8006/{_gtin(m)}{m['piece']}{m['total']}/21/{_encode(m['tail'])}",
+        _ITEM, _PIECE_TOTAL + _tail(20), 13,
+        lambda m: f"8006/{_gtin(m)}{m['piece']}{m['total']}/21/{_serial(m)}",
     ),
-    "id:upui": _scheme(
-        _ITEM, _tail("1,28"), 13, lambda m: f"01/{_gtin(m)}/235/{_encode(m['tail'])}"
-    ),
-    "id:pgln": _scheme(r"\d{0,6}", "", 12, lambda m: "417/" + _with_check(m["cp"] + m["ref"])),
-    "class:lgtin": _scheme(
-        _ITEM, _tail("1,20"), 13, lambda m: f"01/{_gtin(m)}/10/{_encode(m['tail'])}"
-    ),
-    "idpat:sgtin": _scheme(_ITEM, _PATTERN, 13, lambda m: f"01/{_gtin(m)}"),
-    "idpat:grai": _scheme(
-        r"\d{0,6}", _PATTERN, 12, lambda m: "8003/" + _with_check("0" + m["cp"] + m["ref"])
-    ),
-    "idpat:gdti": _scheme(
-        r"\d{0,6}", _PATTERN, 12, lambda m: "253/" + _with_check(m["cp"] + m["ref"])
-    ),
-    "idpat:sgcn": _scheme(
-        r"\d{0,6}", _PATTERN, 12, lambda m: "255/" + _with_check(m["cp"] + m["ref"])
-    ),
-    "idpat:cpi": _scheme(f"{_CPI_CHAR}+", _PATTERN, None, lambda m: f"8010/{m['cp']}{m['ref']}"),
+    "id:upui": _scheme(_ITEM, _tail(28), 13, lambda m: f"01/{_gtin(m)}/235/{_serial(m)}"),
+    "id:pgln": _scheme(_DIGITS, "", 12, lambda m: f"417/{_key(m)}"),
+    "class:lgtin": _scheme(_ITEM, _tail(20), 13, lambda m: f"01/{_gtin(m)}/10/{_serial(m)}"),
+    "idpat:sgtin": _scheme(_ITEM, _ANY, 13, lambda m: f"01/{_gtin(m)}"),
+    "idpat:grai": _scheme(_DIGITS, _ANY, 12, lambda m: f"8003/0{_key(m)}"),
+    "idpat:gdti": _scheme(_DIGITS, _ANY, 12, lambda m: f"253/{_key(m)}"),
+    "idpat:sgcn": _scheme(_DIGITS, _ANY, 12, lambda m: f"255/{_key(m)}"),
+    "idpat:cpi": _scheme(_CPI, _ANY, None, lambda m: f"8010/{m['cp']}{m['ref']}"),
     "idpat:itip": _scheme(
-        _ITEM, _PIECE_TOTAL + _PATTERN, 13, lambda m: f"8006/{_gtin(m)}{m['piece']}{m['total']}"
+        _ITEM, _PIECE_TOTAL + _ANY, 13, lambda m: f"8006/{_gtin(m)}{m['piece']}{m['total']}"
     ),
-    "idpat:upui": _scheme(_ITEM, _PATTERN, 13, lambda m: f"01/{_gtin(m)}"),
-}
+    "idpat:upui": _scheme(_ITEM, _ANY, 13, lambda m: f"01/{_gtin(m)}"),
+}  # fmt: skip
 _EPC_URN = re.compile(r"urn:epc:(?P<scheme>(?:id|idpat|class):[a-z]+):(?P<body>.+)")
 
 
@@ -385,33 +370,29 @@ _DL_CHAR = r"(?:%[0-9A-Fa-f]{2}|[\x22\x27\x2D\x2E\x30-\x39\x3B-\x3F\x41-\x5A\x5F
 _CPI_DL_CHAR = r"(?:%[0-9A-Fa-f]{2}|[#\-0-9A-Z])"
 
 
-def _syntax(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 # Primary key → syntax of its value and the qualifier sets a constrained URI may keep.
 _KEYS: Mapping[str, tuple[re.Pattern[str], tuple[tuple[str, ...], ...]]] = {
-    "00": (_syntax(r"\d{18}"), ((),)),
-    "01": (_syntax(r"\d{14}"), ((), (_SERIAL,), (_BATCH,), ("235",))),
-    "253": (_syntax(rf"\d{{13}}{_DL_CHAR}{{0,17}}"), ((),)),
-    "255": (_syntax(r"\d{13,25}"), ((),)),
-    "401": (_syntax(f"{_DL_CHAR}{{0,30}}"), ((),)),
-    "402": (_syntax(r"\d{17}"), ((),)),
-    "414": (_syntax(r"\d{13}"), ((), ("254",))),
-    "417": (_syntax(r"\d{13}"), ((),)),
-    "8003": (_syntax(rf"\d{{14}}{_DL_CHAR}{{0,16}}"), ((),)),
-    "8004": (_syntax(f"{_DL_CHAR}{{0,30}}"), ((),)),
-    "8006": (_syntax(r"\d{18}"), ((), (_SERIAL,), (_BATCH,))),
-    "8010": (_syntax(f"{_CPI_DL_CHAR}{{0,30}}"), ((), ("8011",))),
-    "8017": (_syntax(r"\d{18}"), ((),)),
-    "8018": (_syntax(r"\d{18}"), ((),)),
+    "00": (re.compile(r"\d{18}"), ((),)),
+    "01": (re.compile(r"\d{14}"), ((), (_SERIAL,), (_BATCH,), ("235",))),
+    "253": (re.compile(rf"\d{{13}}{_DL_CHAR}{{0,17}}"), ((),)),
+    "255": (re.compile(r"\d{13,25}"), ((),)),
+    "401": (re.compile(f"{_DL_CHAR}{{0,30}}"), ((),)),
+    "402": (re.compile(r"\d{17}"), ((),)),
+    "414": (re.compile(r"\d{13}"), ((), ("254",))),
+    "417": (re.compile(r"\d{13}"), ((),)),
+    "8003": (re.compile(rf"\d{{14}}{_DL_CHAR}{{0,16}}"), ((),)),
+    "8004": (re.compile(f"{_DL_CHAR}{{0,30}}"), ((),)),
+    "8006": (re.compile(r"\d{18}"), ((), (_SERIAL,), (_BATCH,))),
+    "8010": (re.compile(f"{_CPI_DL_CHAR}{{0,30}}"), ((), ("8011",))),
+    "8017": (re.compile(r"\d{18}"), ((),)),
+    "8018": (re.compile(r"\d{18}"), ((),)),
 }
 _QUALIFIER_SYNTAX: Mapping[str, re.Pattern[str]] = {
-    _SERIAL: _syntax(f"{_DL_CHAR}{{0,20}}"),
-    _BATCH: _syntax(f"{_DL_CHAR}{{0,20}}"),
-    "235": _syntax(f"{_DL_CHAR}{{0,28}}"),
-    "254": _syntax(f"{_DL_CHAR}{{0,20}}"),
-    "8011": _syntax(r"\d{0,12}"),
+    _SERIAL: re.compile(f"{_DL_CHAR}{{0,20}}"),
+    _BATCH: re.compile(f"{_DL_CHAR}{{0,20}}"),
+    "235": re.compile(f"{_DL_CHAR}{{0,28}}"),
+    "254": re.compile(f"{_DL_CHAR}{{0,20}}"),
+    "8011": re.compile(r"\d{0,12}"),
 }
 _KEY_VALUE_START = re.compile(r"\d{4}.")  # a key value opens with (part of) a company prefix
 _GTIN_SHORT_LENGTHS = (8, 12, 13)  # GTIN-8/-12/-13, left-padded to 14 digits
@@ -468,6 +449,7 @@ def digital_link(uri: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=_CACHED_VALUES)
 def canonical_value(text: str) -> str:
     """Canonical form of a (stripped, non-time) value: CBV Web URI, number, Digital Link."""
     text = canonical_number(cbv_urn_to_uri(text))
