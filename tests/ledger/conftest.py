@@ -12,18 +12,6 @@ from ledger.store import LogStore
 from tests.factories import new_log, open_store
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if backend == "sqlite":
-        return str(tmp_path / "ledger.db")
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def store(backend: str, tmp_path: Path, store_url: str) -> Iterator[LogStore]:
     s = open_store(backend, tmp_path=tmp_path, postgres_url=store_url)

@@ -1,0 +1,319 @@
+"""The engine: signed events in, custody rules checked, log appended, projections kept.
+
+:meth:`Tracer.submit` takes signed submissions and, for a batch:
+
+1. catches up with the log (other processes may have appended);
+2. parses each event, checks that its signer key belongs to its actor, its
+   time is not in the future, and its idempotency key (a retry returns the
+   original receipt; a replayed event under a new key is refused);
+3. runs the custody rules against the current state plus the batch so far;
+4. appends the batch to the log *conditionally on the log size it checked
+   against* — if another writer appended first, it catches up and re-checks
+   (optimistic concurrency: of two racing handovers of one item, exactly one
+   wins);
+5. writes the new states to the projection tables.
+
+The log verifies every signature and refuses revoked keys, so a refused
+batch appends nothing. Projections are a pure function of the log: after a
+crash between steps 4 and 5 the next start replays what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from ledger import LedgerError, Log, StaleHead
+from ledger.entry import Entry, Submission, sign_submission
+from ledger.keys import KeyRole
+from schemas.actors import Actor
+from schemas.epcis import event_id as compute_event_id
+from schemas.events import EVENT_KIND_PREFIX, Event
+from trace.deadlines import HolidayCalendar, lateness
+from trace.errors import Conflict, DuplicateEvent, InvalidEvent, TraceError, UnknownActor
+from trace.projections import ProjectedEvent, Projections
+from trace.rules import check_event
+from trace.state import Effects, MemoryWorld
+
+__all__ = ["ACTOR_REGISTER", "EventReceipt", "Tracer"]
+
+logger = logging.getLogger(__name__)
+
+ACTOR_REGISTER = "actor.register"
+DEFAULT_TOLERANCE = 0.005
+DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
+_MAX_ATTEMPTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class EventReceipt:
+    """What the submitter gets back: the event's id and where the log put it."""
+
+    event_id: str
+    seq: int
+    recorded_at: datetime
+    late_working_days: int | None
+    replayed: bool = False
+
+
+@dataclass(slots=True)
+class _Planned:
+    index: int
+    submission: Submission
+    event: Event
+    event_id: str
+    effects: Effects
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def parse_event(body: Any) -> Event:
+    """An event from a signed body; schema errors name the field."""
+    try:
+        return Event.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidEvent(f"{where}: {first['msg']}", field=where) from exc
+
+
+class Tracer:
+    """Custody rules in front of the log, with projections behind it."""
+
+    def __init__(
+        self,
+        log: Log,
+        projections: Projections,
+        *,
+        tolerance: float = DEFAULT_TOLERANCE,
+        clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        calendar: HolidayCalendar | None = None,
+    ) -> None:
+        self.log = log
+        self.projections = projections
+        self.tolerance = tolerance
+        self.clock_skew = clock_skew
+        self.clock = clock
+        self.calendar = calendar or HolidayCalendar()
+        self.world: MemoryWorld = projections.load_world()
+        self._seq = projections.seq()
+        self._key_owner: dict[str, str] = {}
+        self._log_keys: set[str] = set()
+        # (actor, idempotency key) -> receipt, and event id -> (actor, key): loaded from the tables.
+        self._receipts: dict[tuple[str, str], EventReceipt] = {}
+        self._event_keys: dict[str, tuple[str, str]] = {}
+        self._load_receipts()
+        self.catch_up()
+
+    def close(self) -> None:
+        self.log.close()
+        self.projections.close()
+
+    # --- state from the log ---
+
+    def _load_receipts(self) -> None:
+        for seq, eid, actor, key, recorded_at, late in self.projections.receipts():
+            receipt = EventReceipt(eid, seq, recorded_at.replace(tzinfo=UTC), late)
+            self._receipts[(actor, key)] = receipt
+            self._event_keys[eid] = (actor, key)
+
+    def _refresh_keys(self) -> None:
+        for record in self.log.keys():
+            self._key_owner[record.key_id] = record.owner
+            if record.role is KeyRole.LOG:
+                self._log_keys.add(record.key_id)
+
+    def catch_up(self) -> int:
+        """Apply log entries the projections do not reflect yet; return how many."""
+        head = self.log.head().size
+        if head <= self._seq:
+            return 0
+        start = self._seq
+        self._refresh_keys()
+        for chunk_start in range(start, head, 2048):
+            entries = self.log.entries(chunk_start, min(head, chunk_start + 2048))
+            self._replay(entries)
+        logger.info("projections caught up from %d to %d", start, head)
+        return head - start
+
+    def _replay(self, entries: Sequence[Entry]) -> None:
+        items: dict[str, Any] = {}
+        handovers: dict[str, Any] = {}
+        actors: list[tuple[Actor, int]] = []
+        events: list[ProjectedEvent] = []
+        for entry in entries:
+            if entry.kind == ACTOR_REGISTER:
+                if entry.key_id not in self._log_keys:
+                    raise TraceError(f"entry {entry.seq}: actor.register not signed by a log key")
+                actor = Actor.model_validate(entry.body)
+                self.world.actors[actor.id] = actor
+                actors.append((actor, entry.seq))
+            elif entry.kind.startswith(EVENT_KIND_PREFIX):
+                event = parse_event(entry.body)
+                eid = compute_event_id(event)
+                effects = check_event(self.world, event, event_id=eid, tolerance=self.tolerance)
+                self.world.apply(effects)
+                items.update(effects.items)
+                handovers.update(effects.handovers)
+                events.append(self._projected(entry.seq, event, eid, _parse_time(entry.recorded_at)))
+        seq = entries[-1].seq + 1 if entries else self._seq
+        self.projections.write(
+            seq=seq, items=items.values(), handovers=handovers.values(), actors=actors, events=events
+        )
+        self._seq = seq
+
+    def _projected(self, seq: int, event: Event, eid: str, recorded_at: datetime) -> ProjectedEvent:
+        actor = self.world.actor(event.actor)
+        late = (
+            lateness(actor.role, event.type, event.event_time, recorded_at, self.calendar)
+            if actor is not None
+            else None
+        )
+        days = None if late is None else late.working_days
+        receipt = EventReceipt(eid, seq, recorded_at, days)
+        self._receipts[(event.actor, event.idempotency_key)] = receipt
+        self._event_keys[eid] = (event.actor, event.idempotency_key)
+        return ProjectedEvent(
+            seq=seq,
+            event_id=eid,
+            type=event.type.value,
+            actor=event.actor,
+            region=event.region,
+            event_time=event.event_time,
+            recorded_at=recorded_at,
+            idempotency_key=event.idempotency_key,
+            late_working_days=days,
+            body=event.body(),
+            prev=dict(event.prev),
+        )
+
+    # --- actors ---
+
+    def register_actor(self, actor: Actor, verifier_keys: Sequence[str] = ()) -> None:
+        """Register an organisation and its signing keys (signed with the log key)."""
+        self.catch_up()
+        if self.world.actor(actor.id) is not None:
+            raise InvalidEvent(f"actor {actor.id!r} is already registered", field="id")
+        submissions = [self.log.sign(ACTOR_REGISTER, actor.model_dump(mode="json"))]
+        for key in verifier_keys:
+            body = {"key": key, "role": KeyRole.ENTRY.value, "owner": actor.id}
+            submissions.append(self.log.sign("ledger.key.add", body))
+        self.log.append(submissions)
+        self.catch_up()
+
+    def add_key(self, actor_id: str, verifier_key: str) -> None:
+        """Register another key for an actor (rotation: add the new one, then revoke the old)."""
+        if self.world.actor(actor_id) is None:
+            raise UnknownActor(f"actor {actor_id!r} is not registered")
+        self.log.register_key(verifier_key, owner=actor_id)
+        self._refresh_keys()
+
+    def sign(self, event: Event, *, key_id: str, key: Any) -> Submission:
+        """Sign an event as its actor would (simulation, tests, custodial keys)."""
+        return sign_submission(event.kind, event.body(), key_id=key_id, key=key)
+
+    # --- events ---
+
+    def _check_signer(self, index: int, s: Submission, event: Event) -> None:
+        if s.kind != event.kind:
+            raise InvalidEvent(f"submission {index}: kind {s.kind!r} does not match {event.kind!r}")
+        owner = self._key_owner.get(s.key_id)
+        if owner is None:
+            self._refresh_keys()
+            owner = self._key_owner.get(s.key_id)
+        if owner is None:
+            raise InvalidEvent(f"submission {index}: key {s.key_id!r} is not registered", field="key_id")
+        if owner != event.actor:
+            raise InvalidEvent(
+                f"submission {index}: key {s.key_id!r} belongs to {owner!r}, not to {event.actor!r}",
+                field="actor",
+            )
+        if event.event_time > self.clock() + self.clock_skew:
+            raise InvalidEvent(
+                f"submission {index}: event_time {event.event_time.isoformat()} is in the future",
+                field="event_time",
+            )
+
+    def _plan(self, submissions: Sequence[Submission]) -> tuple[list[EventReceipt | None], list[_Planned]]:
+        overlay = MemoryWorld(base=self.world)
+        receipts: list[EventReceipt | None] = [None] * len(submissions)
+        planned: list[_Planned] = []
+        batch_ids: set[str] = set()
+        batch_keys: set[tuple[str, str]] = set()
+        for i, s in enumerate(submissions):
+            if not s.kind.startswith(EVENT_KIND_PREFIX):
+                raise InvalidEvent(f"submission {i}: kind {s.kind!r} is not an event", field="kind")
+            event = parse_event(s.body)
+            self._check_signer(i, s, event)
+            eid = compute_event_id(event)
+            key = (event.actor, event.idempotency_key)
+            prior = self._receipts.get(key)
+            if prior is not None or key in batch_keys:
+                if prior is not None and prior.event_id == eid:
+                    receipts[i] = EventReceipt(
+                        prior.event_id, prior.seq, prior.recorded_at, prior.late_working_days, True
+                    )
+                    continue
+                raise InvalidEvent(
+                    f"submission {i}: idempotency key {event.idempotency_key!r} was used for another event",
+                    field="idempotency_key",
+                )
+            if eid in self._event_keys or eid in batch_ids:
+                raise DuplicateEvent(f"submission {i}: event {eid} is already recorded (a replay)")
+            try:
+                effects = check_event(overlay, event, event_id=eid, tolerance=self.tolerance)
+            except TraceError as exc:
+                _at(i, exc)
+                raise
+            overlay.apply(effects)
+            batch_ids.add(eid)
+            batch_keys.add(key)
+            planned.append(_Planned(i, s, event, eid, effects))
+        return receipts, planned
+
+    def submit(self, submissions: Sequence[Submission]) -> list[EventReceipt]:
+        """Check and append a batch of signed events: all of them, or none (the error says why)."""
+        for _attempt in range(_MAX_ATTEMPTS):
+            self.catch_up()
+            size = self._seq
+            receipts, planned = self._plan(submissions)
+            if not planned:
+                return [r for r in receipts if r is not None]
+            try:
+                appended = self.log.append([p.submission for p in planned], expect_size=size)
+            except StaleHead:
+                continue  # someone else appended: catch up and check again
+            except LedgerError as exc:
+                raise InvalidEvent(str(exc)) from exc
+            self._project(planned, appended)
+            for p, receipt in zip(planned, appended, strict=True):
+                receipts[p.index] = self._receipts[(p.event.actor, p.event.idempotency_key)]
+                assert receipts[p.index] is not None and receipt.seq == receipts[p.index].seq  # type: ignore[union-attr]
+            return [r for r in receipts if r is not None]
+        raise Conflict(f"the log kept moving: gave up after {_MAX_ATTEMPTS} attempts")
+
+    def _project(self, planned: Sequence[_Planned], appended: Sequence[Any]) -> None:
+        items: dict[str, Any] = {}
+        handovers: dict[str, Any] = {}
+        events: list[ProjectedEvent] = []
+        for p, receipt in zip(planned, appended, strict=True):
+            self.world.apply(p.effects)
+            items.update(p.effects.items)
+            handovers.update(p.effects.handovers)
+            events.append(self._projected(receipt.seq, p.event, p.event_id, _parse_time(receipt.recorded_at)))
+        seq = appended[-1].seq + 1
+        self.projections.write(seq=seq, items=items.values(), handovers=handovers.values(), events=events)
+        self._seq = seq
+
+
+def _at(index: int, exc: TraceError) -> None:
+    """Prefix the error's message with the submission's position in the batch."""
+    exc.args = (f"submission {index}: {exc.args[0]}" if exc.args else f"submission {index}",)

@@ -1,0 +1,296 @@
+"""Projection tables kept in step with the log, and rebuilt from it.
+
+The engine writes a batch's new item and handover states, its events and the
+new ``projection_state.seq`` in one transaction after the log committed the
+batch. If the process dies in between, the next start replays the log from
+``projection_state.seq``: the tables are a pure function of the log.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
+
+from schemas.actors import Actor, Role
+from schemas.tables import (
+    ActorRow,
+    EventItemRow,
+    EventRow,
+    HandoverRow,
+    ItemRow,
+    ProjectionStateRow,
+)
+from trace.state import (
+    EuStatus,
+    HandoverState,
+    HandoverStatus,
+    ItemKind,
+    ItemState,
+    MemoryWorld,
+    Status,
+)
+
+__all__ = ["ProjectedEvent", "Projections", "sqlalchemy_url"]
+
+_TABLES = [
+    SQLModel.metadata.tables[name]
+    for name in (
+        "trace_actors",
+        "trace_items",
+        "trace_handovers",
+        "trace_events",
+        "trace_event_items",
+        "trace_projection_state",
+    )
+]
+
+
+def sqlalchemy_url(url: str) -> str:
+    """The SQLAlchemy URL for a suyuan database URL (psycopg 3 for PostgreSQL)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("sqlite:///") or "://" in url:
+        return url
+    return f"sqlite:///{url}"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectedEvent:
+    """One accepted event as the projection tables record it."""
+
+    seq: int
+    event_id: str
+    type: str
+    actor: str
+    region: str
+    event_time: datetime
+    recorded_at: datetime
+    idempotency_key: str
+    late_working_days: int | None
+    body: dict[str, Any]
+    prev: dict[str, str | None]
+
+
+def _utc(moment: datetime) -> datetime:
+    # Stored naive-UTC: SQLite keeps no offsets, and both databases must hold equal rows.
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def item_row(item: ItemState, seq: int) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": item.kind.value,
+        "status": item.status.value,
+        "eu_status": item.eu_status.value,
+        "custodian": item.custodian,
+        "owner": item.owner,
+        "producer": item.producer,
+        "head": item.head,
+        "last_time": _utc(item.last_time),
+        "region": item.region,
+        "mass_kg": item.mass_kg,
+        "content_json": json.dumps(dict(item.content_kg), sort_keys=True),
+        "chemistry": item.chemistry,
+        "energy_kwh": item.energy_kwh,
+        "material": item.material,
+        "vin": item.vin,
+        "parent": item.parent,
+        "children_json": json.dumps(list(item.children)),
+        "original": item.original,
+        "successor": item.successor,
+        "pending_handover": item.pending_handover,
+        "disputed": item.disputed,
+        "soh_pct": item.soh_pct,
+        "grade": item.grade,
+        "sources_json": json.dumps(list(item.sources)),
+        "updated_seq": seq,
+    }
+
+
+def item_from_row(row: ItemRow) -> ItemState:
+    return ItemState(
+        id=row.id,
+        kind=ItemKind(row.kind),
+        status=Status(row.status),
+        custodian=row.custodian,
+        owner=row.owner,
+        producer=row.producer,
+        head=row.head,
+        last_time=row.last_time.replace(tzinfo=UTC),
+        region=row.region,
+        mass_kg=row.mass_kg,
+        content_kg=json.loads(row.content_json),
+        chemistry=row.chemistry,
+        energy_kwh=row.energy_kwh,
+        material=row.material,
+        vin=row.vin,
+        parent=row.parent,
+        children=tuple(json.loads(row.children_json)),
+        original=row.original,
+        successor=row.successor,
+        pending_handover=row.pending_handover,
+        disputed=row.disputed,
+        soh_pct=row.soh_pct,
+        grade=row.grade,
+        eu_status=EuStatus(row.eu_status),
+        sources=tuple(json.loads(row.sources_json)),
+    )
+
+
+def handover_row(h: HandoverState) -> dict[str, Any]:
+    return {
+        "id": h.id,
+        "sender": h.sender,
+        "receiver": h.receiver,
+        "items_json": json.dumps(list(h.items)),
+        "transfer_ownership": h.transfer_ownership,
+        "status": h.status.value,
+        "created": _utc(h.created),
+        "disputed": h.disputed,
+        "closed_by": h.closed_by,
+    }
+
+
+def handover_from_row(row: HandoverRow) -> HandoverState:
+    return HandoverState(
+        id=row.id,
+        sender=row.sender,
+        receiver=row.receiver,
+        items=tuple(json.loads(row.items_json)),
+        transfer_ownership=row.transfer_ownership,
+        status=HandoverStatus(row.status),
+        created=row.created.replace(tzinfo=UTC),
+        disputed=row.disputed,
+        closed_by=row.closed_by,
+    )
+
+
+class Projections:
+    """The projection tables in one database (the log's own, by default)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = sqlalchemy_url(url)
+        self.engine: Engine = create_engine(self.url)
+        if self.engine.dialect.name == "sqlite":
+
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(conn: Any, _record: Any) -> None:
+                conn.execute("PRAGMA busy_timeout = 60000")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+
+        SQLModel.metadata.create_all(self.engine, tables=_TABLES)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _upsert(self, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> Any:
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        stmt = dialect.insert(table)
+        columns = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=columns)
+
+    def seq(self) -> int:
+        """How many log entries the tables reflect."""
+        with Session(self.engine) as session:
+            row = session.get(ProjectionStateRow, 1)
+            return 0 if row is None else row.seq
+
+    def write(
+        self,
+        *,
+        seq: int,
+        items: Iterable[ItemState] = (),
+        handovers: Iterable[HandoverState] = (),
+        actors: Iterable[tuple[Actor, int]] = (),
+        events: Iterable[ProjectedEvent] = (),
+    ) -> None:
+        """Write a batch's effects and advance ``projection_state.seq`` to ``seq``, atomically."""
+        item_rows = [item_row(i, seq) for i in items]
+        handover_rows = [handover_row(h) for h in handovers]
+        actor_rows = [
+            {"id": a.id, "name": a.name, "role": a.role.value, "region": a.region, "registered_seq": s}
+            for a, s in actors
+        ]
+        event_rows = []
+        link_rows = []
+        for e in events:
+            event_rows.append(
+                {
+                    "seq": e.seq,
+                    "event_id": e.event_id,
+                    "type": e.type,
+                    "actor": e.actor,
+                    "region": e.region,
+                    "event_time": _utc(e.event_time),
+                    "recorded_at": _utc(e.recorded_at),
+                    "idempotency_key": e.idempotency_key,
+                    "late_working_days": e.late_working_days,
+                    "body_json": json.dumps(e.body, sort_keys=True, ensure_ascii=False),
+                }
+            )
+            link_rows += [
+                {"seq": e.seq, "item": item, "event_id": e.event_id, "prev": prev}
+                for item, prev in e.prev.items()
+            ]
+        with self.engine.begin() as conn:
+            if actor_rows:
+                conn.execute(self._upsert(ActorRow.__table__, actor_rows, ["id"]), actor_rows)
+            if item_rows:
+                conn.execute(self._upsert(ItemRow.__table__, item_rows, ["id"]), item_rows)
+            if handover_rows:
+                conn.execute(self._upsert(HandoverRow.__table__, handover_rows, ["id"]), handover_rows)
+            if event_rows:
+                conn.execute(EventRow.__table__.insert(), event_rows)  # type: ignore[attr-defined]
+            if link_rows:
+                conn.execute(EventItemRow.__table__.insert(), link_rows)  # type: ignore[attr-defined]
+            state = [{"id": 1, "seq": seq}]
+            conn.execute(self._upsert(ProjectionStateRow.__table__, state, ["id"]), state)
+
+    def receipts(self) -> list[tuple[int, str, str, str, datetime, int | None]]:
+        """``(seq, event_id, actor, idempotency_key, recorded_at, late_working_days)`` of every event."""
+        columns = EventRow.__table__.c  # type: ignore[attr-defined]
+        query = select(
+            columns.seq,
+            columns.event_id,
+            columns.actor,
+            columns.idempotency_key,
+            columns.recorded_at,
+            columns.late_working_days,
+        )
+        with self.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
+
+    def load_world(self) -> MemoryWorld:
+        """Every actor, item and handover, in memory (the engine's working state)."""
+        world = MemoryWorld()
+        with Session(self.engine) as session:
+            for a in session.exec(select(ActorRow)).scalars():  # type: ignore[call-overload]
+                world.actors[a.id] = Actor(id=a.id, name=a.name, role=Role(a.role), region=a.region)
+            for i in session.exec(select(ItemRow)).scalars():  # type: ignore[call-overload]
+                world.items[i.id] = item_from_row(i)
+            for h in session.exec(select(HandoverRow)).scalars():  # type: ignore[call-overload]
+                world.handovers[h.id] = handover_from_row(h)
+        return world
+
+    def clear(self) -> None:
+        """Empty every projection table (before a rebuild from the log)."""
+        with self.engine.begin() as conn:
+            for table in reversed(_TABLES):
+                conn.execute(delete(table))
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, sorted: for comparing a live projection with a rebuild."""
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self.engine.connect() as conn:
+            for table in _TABLES:
+                rows = conn.execute(select(table)).all()
+                out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+        return out
