@@ -6,7 +6,9 @@ import typer
 
 from api.commands import code, ledger
 
-app = typer.Typer(no_args_is_help=True, help="suyuan: traceability for power batteries and scrap metal")
+app = typer.Typer(
+    no_args_is_help=True, help="suyuan: traceability for power batteries and scrap metal"
+)
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(code.app, name="code")
 

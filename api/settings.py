@@ -23,10 +23,13 @@ class Settings(BaseSettings):
         description="sqlite:///PATH for the embedded default, or a postgresql:// URL",
     )
     log_key_file: Path = Field(
-        default=DEFAULT_VAR / "log.key", description="C2SP signer key of the log (created if missing)"
+        default=DEFAULT_VAR / "log.key",
+        description="C2SP signer key of the log (created if missing)",
     )
     log_origin: str = Field(default="suyuan.local/log", description="the checkpoint origin line")
-    base_url: str = Field(default="http://127.0.0.1:8000", description="resolver base for QR labels")
+    base_url: str = Field(
+        default="http://127.0.0.1:8000", description="resolver base for QR labels"
+    )
 
 
 @lru_cache

@@ -124,8 +124,12 @@ def verify_bundle(
     if proof.extra is None:
         raise InvalidProof("this bundle does not carry its entry (no extra line)")
     if proof.index >= checkpoint.size:
-        raise InvalidProof(f"index {proof.index} is outside the checkpoint's {checkpoint.size} entries")
-    verify_inclusion(proof.extra, proof.index, checkpoint.size, list(proof.hashes), checkpoint.root_hash)
+        raise InvalidProof(
+            f"index {proof.index} is outside the checkpoint's {checkpoint.size} entries"
+        )
+    verify_inclusion(
+        proof.extra, proof.index, checkpoint.size, list(proof.hashes), checkpoint.root_hash
+    )
     # 4. The entry is well formed and says it is that entry.
     try:
         entry = Entry.parse(proof.extra)
@@ -134,4 +138,3 @@ def verify_bundle(
     if entry.seq != proof.index:
         raise InvalidProof(f"the bundled entry says seq {entry.seq}, the proof index {proof.index}")
     return VerifiedBundle(entry, checkpoint, tuple(witnesses))
-

@@ -61,7 +61,9 @@ class KeyRecord:
 
     @property
     def public_key(self) -> Ed25519PublicKey:
-        return Ed25519PublicKey.from_public_bytes(Verifier.from_string(self.verifier_key).public_key_bytes)
+        return Ed25519PublicKey.from_public_bytes(
+            Verifier.from_string(self.verifier_key).public_key_bytes
+        )
 
     def valid_at(self, seq: int) -> bool:
         return self.added_seq < seq and (self.revoked_seq is None or seq <= self.revoked_seq)

@@ -124,7 +124,9 @@ class Log:
             raise InvalidEntry("this log was opened without its signing key")
         return sign_submission(kind, body, key_id=self.signer.key_id, key=self.signer.private_key)
 
-    def register_key(self, verifier_key: str, *, role: KeyRole = KeyRole.ENTRY, owner: str = "") -> Receipt:
+    def register_key(
+        self, verifier_key: str, *, role: KeyRole = KeyRole.ENTRY, owner: str = ""
+    ) -> Receipt:
         """Register a signer key (``role=LOG`` adds a log key, e.g. before rotating)."""
         body = {"key": verifier_key, "role": role.value, "owner": owner}
         return self.append([self.sign(KEY_ADD, body)])[0]
@@ -224,8 +226,14 @@ class Log:
             receipts.clear()
             plan = AppendPlan()
             edge = CompactRange.from_reader(store, head.size)
-            prev = store.read_nodes([(0, head.size - 1)])[(0, head.size - 1)] if head.size else GENESIS_PREV
-            keyring = Keyring(store.keys_by_id(sorted({c.submission.key_id for c in checked})).values())
+            prev = (
+                store.read_nodes([(0, head.size - 1)])[(0, head.size - 1)]
+                if head.size
+                else GENESIS_PREV
+            )
+            keyring = Keyring(
+                store.keys_by_id(sorted({c.submission.key_id for c in checked})).values()
+            )
             for i, c in enumerate(checked):
                 s = c.submission
                 seq = head.size + i
@@ -304,7 +312,7 @@ class Log:
                 return seq
         raise OutOfRange(f"no entry has leaf hash {leaf.hex()}")
 
-    def keys(self) -> list[KeyRecord]:
+    def key_records(self) -> list[KeyRecord]:
         return self.store.keys()
 
     # --- tree ---

@@ -94,7 +94,9 @@ class PostgresStore(LogStore):
     def append(self, build: Callable[[Head, LogStore], AppendPlan]) -> AppendPlan:
         with self._lock, self._conn.transaction():
             conn = self._conn
-            row = conn.execute("SELECT size, root FROM ledger_head WHERE id = 1 FOR UPDATE").fetchone()
+            row = conn.execute(
+                "SELECT size, root FROM ledger_head WHERE id = 1 FOR UPDATE"
+            ).fetchone()
             assert row is not None, "ledger_head is created with its row"
             plan = build(Head(int(row[0]), bytes(row[1])), self)
             with conn.cursor() as cur:
@@ -110,7 +112,14 @@ class PostgresStore(LogStore):
                     cur.executemany(
                         f"INSERT INTO ledger_keys ({KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s)",
                         [
-                            (k.key_id, k.verifier_key, k.role.value, k.added_seq, k.revoked_seq, k.owner)
+                            (
+                                k.key_id,
+                                k.verifier_key,
+                                k.role.value,
+                                k.added_seq,
+                                k.revoked_seq,
+                                k.owner,
+                            )
                             for k in plan.new_keys
                         ],
                     )

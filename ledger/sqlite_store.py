@@ -70,7 +70,10 @@ class SQLiteStore(LogStore):
         self.path = str(path)
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_MS / 1000
+            self.path,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
         )
         self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         self._conn.execute("PRAGMA journal_mode = WAL")
@@ -108,7 +111,8 @@ class SQLiteStore(LogStore):
                 row = conn.execute("SELECT size, root FROM ledger_head WHERE id = 1").fetchone()
                 plan = build(Head(int(row[0]), bytes(row[1])), self)
                 conn.executemany(
-                    "INSERT INTO ledger_entries (seq, leaf_key, entry) VALUES (?, ?, ?)", plan.entries
+                    "INSERT INTO ledger_entries (seq, leaf_key, entry) VALUES (?, ?, ?)",
+                    plan.entries,
                 )
                 conn.executemany(
                     "INSERT INTO ledger_nodes (level, idx, hash) VALUES (?, ?, ?)", plan.nodes
@@ -116,7 +120,14 @@ class SQLiteStore(LogStore):
                 conn.executemany(
                     f"INSERT INTO ledger_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (k.key_id, k.verifier_key, k.role.value, k.added_seq, k.revoked_seq, k.owner)
+                        (
+                            k.key_id,
+                            k.verifier_key,
+                            k.role.value,
+                            k.added_seq,
+                            k.revoked_seq,
+                            k.owner,
+                        )
                         for k in plan.new_keys
                     ],
                 )

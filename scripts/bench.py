@@ -198,8 +198,13 @@ def bench_ledger(full: bool) -> None:
 
         append_rate = rate(append_signed, repeat=3)
         record(
-            "ledger", "signed append (SQLite, 1k batches)", append_rate, "entries/s",
-            "Ed25519 verify, 1 core", verify_rate, target=">= 0.6",
+            "ledger",
+            "signed append (SQLite, 1k batches)",
+            append_rate,
+            "entries/s",
+            "Ed25519 verify, 1 core",
+            verify_rate,
+            target=">= 0.6",
             met=append_rate / verify_rate >= 0.6,
         )
         log.close()
@@ -211,14 +216,23 @@ def bench_ledger(full: bool) -> None:
     with tempfile.TemporaryDirectory() as d:
         log, actor = _new_log(d)
         pool = _signed(1000, actor)
-        ours = rate(lambda: (_fill(log, pool, n), n)[1], repeat=1)
+        def fill_n() -> int:
+            _fill(log, pool, n)
+            return n
+
+        ours = rate(fill_n, repeat=1)
         leaves = [e for chunk in log.iter_raw() for e in chunk][2:]
         log.close()
         tree = SqliteTree(str(Path(d) / "pymerkle.db"))
         theirs = rate(lambda: (tree.append_entries(leaves), len(leaves))[1], repeat=1)
         record(
-            "ledger", f"pre-verified bulk append, {n // 1000}k", ours, "entries/s",
-            "pymerkle SqliteTree.append_entries", theirs, target=">= 0.3",
+            "ledger",
+            f"pre-verified bulk append, {n // 1000}k",
+            ours,
+            "entries/s",
+            "pymerkle SqliteTree.append_entries",
+            theirs,
+            target=">= 0.3",
             met=ours / theirs >= 0.3,
         )
 
@@ -242,24 +256,44 @@ def bench_ledger(full: bool) -> None:
             if not p50_first:
                 p50_first = p50i
             record(
-                "ledger", f"inclusion proof p50 @ {size:,}", p50i, "ms",
-                "pymerkle SqliteTree proof p50 (cold)", theirs, ratio=theirs / p50i,
+                "ledger",
+                f"inclusion proof p50 @ {size:,}",
+                p50i,
+                "ms",
+                "pymerkle SqliteTree proof p50 (cold)",
+                theirs,
+                ratio=theirs / p50i,
                 target=">= 100x at 1M" if size == 1_000_000 else "",
                 met=(theirs / p50i >= 100) if size == 1_000_000 else None,
             )
             record(
-                "ledger", f"inclusion proof p99 @ {size:,}", p99i, "ms",
-                "own p50 @ 10k (growth)", p50_first, target="p50 < 1 ms at 10M" if size == 10_000_000 else "",
+                "ledger",
+                f"inclusion proof p99 @ {size:,}",
+                p99i,
+                "ms",
+                "own p50 @ 10k (growth)",
+                p50_first,
+                target="p50 < 1 ms at 10M" if size == 10_000_000 else "",
                 met=(p50i < 1.0) if size == 10_000_000 else None,
             )
             record(
-                "ledger", f"consistency proof p50 / p99 @ {size:,}", p50c, "ms",
-                "its p99", p99c,
+                "ledger",
+                f"consistency proof p50 / p99 @ {size:,}",
+                p50c,
+                "ms",
+                "its p99",
+                p99c,
             )
         growth = p50i / p50_first
         record(
-            "ledger", f"proof p50 growth 10k -> {sizes[-1]:,}", growth, "x",
-            "target", 3.0, target="<= 3x", met=growth <= 3.0,
+            "ledger",
+            f"proof p50 growth 10k -> {sizes[-1]:,}",
+            growth,
+            "x",
+            "target",
+            3.0,
+            target="<= 3x",
+            met=growth <= 3.0,
         )
         log.close()
 
@@ -281,8 +315,14 @@ def bench_ledger(full: bool) -> None:
 
         offline = rate(verify_all, repeat=3)
         record(
-            "ledger", "offline export verification (all cores)", offline, "entries/s",
-            "Ed25519 verify, 1 core", verify_rate, target=">= 1.5", met=offline / verify_rate >= 1.5,
+            "ledger",
+            "offline export verification (all cores)",
+            offline,
+            "entries/s",
+            "Ed25519 verify, 1 core",
+            verify_rate,
+            target=">= 1.5",
+            met=offline / verify_rate >= 1.5,
         )
 
 
@@ -292,11 +332,19 @@ SUITES: dict[str, Callable[[bool], None]] = {"ledger": bench_ledger}
 def write_report() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    meta = {"time": stamp, "python": sys.version.split()[0], "machine": platform.machine(), "cpus": os.cpu_count()}
+    meta = {
+        "time": stamp,
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+    }
     (OUT / f"bench-{stamp}.json").write_text(
         json.dumps({"meta": meta, "figures": [asdict(f) for f in FIGURES]}, indent=2)
     )
-    rows = ["| suite | figure | value | peer | peer value | ratio | target | met |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| suite | figure | value | peer | peer value | ratio | target | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for f in FIGURES:
         met = "" if f.met is None else ("yes" if f.met else "**no**")
         rows.append(

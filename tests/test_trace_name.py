@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
-
 import trace
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -32,8 +31,7 @@ def test_cli_from_another_directory_imports_the_projects_trace(tmp_path: Path) -
 def test_without_the_checkout_on_the_path_the_api_refuses_to_start(tmp_path: Path) -> None:
     # Simulates an installed copy: the standard library's `trace` is found first.
     code = (
-        "import sys; sys.path.remove(''); import trace; "
-        f"sys.path.append({str(ROOT)!r}); import api"
+        f"import sys; sys.path.remove(''); import trace; sys.path.append({str(ROOT)!r}); import api"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60

@@ -27,7 +27,8 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(prove_app, name="prove")
 
 DbOption = Annotated[
-    str | None, typer.Option("--db", help="sqlite:///PATH or postgresql:// URL [SUYUAN_DATABASE_URL]")
+    str | None,
+    typer.Option("--db", help="sqlite:///PATH or postgresql:// URL [SUYUAN_DATABASE_URL]"),
 ]
 KeyFileOption = Annotated[
     Path | None, typer.Option("--log-key", help="the log's signer key file [SUYUAN_LOG_KEY_FILE]")
@@ -107,12 +108,18 @@ def init(db: DbOption = None, log_key: KeyFileOption = None) -> None:
 
 @app.command()
 def append(
-    source: Annotated[Path, typer.Argument(help="NDJSON of {kind, body, key_id, sig}; - for stdin")],
+    source: Annotated[
+        Path, typer.Argument(help="NDJSON of {kind, body, key_id, sig}; - for stdin")
+    ],
     db: DbOption = None,
     log_key: KeyFileOption = None,
 ) -> None:
     """Append signed submissions in one transaction: all of the file, or nothing on any error."""
-    lines = sys.stdin.buffer.read().splitlines() if str(source) == "-" else source.read_bytes().splitlines()
+    lines = (
+        sys.stdin.buffer.read().splitlines()
+        if str(source) == "-"
+        else source.read_bytes().splitlines()
+    )
     submissions = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -136,7 +143,9 @@ def sign(
     """Print one signed submission line for `ledger append`."""
     try:
         signer = note.Signer.from_string(key.read_text().strip())
-        submission = sign_submission(kind, json.loads(body), key_id=signer.key_id, key=signer.private_key)
+        submission = sign_submission(
+            kind, json.loads(body), key_id=signer.key_id, key=signer.private_key
+        )
     except (LedgerError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(json.dumps(submission.to_json(), ensure_ascii=False, separators=(",", ":")))
@@ -190,7 +199,9 @@ def prove_bundle(
 
 @app.command()
 def export(
-    out: Annotated[Path, typer.Option(help="NDJSON file to write; the checkpoint goes to OUT.checkpoint")],
+    out: Annotated[
+        Path, typer.Option(help="NDJSON file to write; the checkpoint goes to OUT.checkpoint")
+    ],
     db: DbOption = None,
     log_key: KeyFileOption = None,
 ) -> None:
@@ -224,9 +235,7 @@ def verify(
         if not key:
             raise _fail("--key (the log's verifier key) is required to verify an export", 2)
         cp_path = checkpoint_file or Path(f"{export_file}.checkpoint")
-        verdict = verify_export(
-            read_chunks(export_file), cp_path.read_text(), key, workers=workers
-        )
+        verdict = verify_export(read_chunks(export_file), cp_path.read_text(), key, workers=workers)
     except LedgerError as exc:
         typer.echo(f"FAILED: {exc}", err=True)
         raise typer.Exit(1) from exc
@@ -276,7 +285,7 @@ def keys_generate(
 def keys_list(db: DbOption = None, log_key: KeyFileOption = None) -> None:
     """List registered keys with their validity span."""
     with open_log(db, log_key) as log:
-        for k in log.keys():
+        for k in log.key_records():
             revoked = "" if k.revoked_seq is None else f" revoked@{k.revoked_seq}"
             typer.echo(f"{k.key_id}\t{k.role}\tadded@{k.added_seq}{revoked}\t{k.owner}")
 

@@ -39,7 +39,13 @@ def _signed_lines(tmp_path: Path, n: int) -> Path:
     verifier = run("keys", "generate", "recycler-1", "--out", str(key_file)).strip()
     run("keys", "add", verifier, "--owner", "recycler-1")
     lines = [
-        run("sign", "pack.collect", json.dumps({"pack": f"P{i}", "mass_kg": i}), "--key", str(key_file))
+        run(
+            "sign",
+            "pack.collect",
+            json.dumps({"pack": f"P{i}", "mass_kg": i}),
+            "--key",
+            str(key_file),
+        )
         for i in range(n)
     ]
     path = tmp_path / "subs.ndjson"
@@ -61,7 +67,9 @@ def test_bundle_verifies_and_a_wrong_key_fails(tmp_path: Path) -> None:
     key = _verifier_key()
     run("append", str(_signed_lines(tmp_path, 3)))
     run("prove", "bundle", "3", "--out", str(tmp_path / "p.tlog-proof"))
-    assert "OK: entry 3 (pack.collect)" in run("verify-bundle", str(tmp_path / "p.tlog-proof"), "--key", key)
+    assert "OK: entry 3 (pack.collect)" in run(
+        "verify-bundle", str(tmp_path / "p.tlog-proof"), "--key", key
+    )
     other = run("keys", "generate", "other", "--out", str(tmp_path / "o.key")).strip()
     result = runner.invoke(app, ["verify-bundle", str(tmp_path / "p.tlog-proof"), "--key", other])
     assert result.exit_code == 1
@@ -78,7 +86,9 @@ def test_bundle_verifies_and_a_wrong_key_fails(tmp_path: Path) -> None:
         ('{"kind":"x","body":{},"key_id":"k","sig":"!!"}', "base64"),
     ],
 )
-def test_bad_lines_are_refused_and_nothing_is_appended(tmp_path: Path, line: str, message: str) -> None:
+def test_bad_lines_are_refused_and_nothing_is_appended(
+    tmp_path: Path, line: str, message: str
+) -> None:
     _verifier_key()
     subs = _signed_lines(tmp_path, 2)
     subs.write_text(subs.read_text() + line + "\n")
@@ -116,7 +126,9 @@ def test_commands_on_a_missing_log_say_so(tmp_path: Path) -> None:
 def test_revoked_key_cannot_append(tmp_path: Path) -> None:
     _verifier_key()
     subs = _signed_lines(tmp_path, 1)
-    key_id = next(line.split("\t")[0] for line in run("keys", "list").splitlines() if "recycler" in line)
+    key_id = next(
+        line.split("\t")[0] for line in run("keys", "list").splitlines() if "recycler" in line
+    )
     run("keys", "revoke", key_id, "--reason", "retired")
     result = runner.invoke(app, ["append", str(subs)])
     assert result.exit_code == 1

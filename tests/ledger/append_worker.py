@@ -1,6 +1,6 @@
 """A separate process that appends to a log: used by the concurrency and crash tests.
 
-    python -m tests.ledger.append_worker STORE SIGNER_KEY --batches N --size B --tag T [--presigned]
+python -m tests.ledger.append_worker STORE SIGNER_KEY --batches N --size B --tag T [--presigned]
 """
 
 from __future__ import annotations

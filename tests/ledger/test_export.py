@@ -45,12 +45,21 @@ def test_export_verifies_offline_with_the_public_key_alone(filled: Log, tmp_path
     [
         (lambda lines: lines[:150] + lines[151:], 150),  # a deleted entry
         (lambda lines: [*lines[:40], lines[41], lines[40], *lines[42:]], 40),  # two swapped
-        (lambda lines: [*lines[:7], lines[7].replace(b'"mass_kg":420', b'"mass_kg":421'), *lines[8:]], 7),
+        (
+            lambda lines: [
+                *lines[:7],
+                lines[7].replace(b'"mass_kg":420', b'"mass_kg":421'),
+                *lines[8:],
+            ],
+            7,
+        ),
         (lambda lines: lines[:-1], 301),  # truncated export
     ],
     ids=["deleted", "swapped", "edited", "truncated"],
 )
-def test_damaged_export_names_the_first_bad_entry(filled: Log, tmp_path: Path, damage, seq: int) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_export_names_the_first_bad_entry(
+    filled: Log, tmp_path: Path, damage, seq: int
+) -> None:  # type: ignore[no-untyped-def]
     path, signed = _export(filled, tmp_path)
     lines = path.read_bytes().splitlines()
     path.write_bytes(b"".join(line + b"\n" for line in damage(lines)))
@@ -79,7 +88,12 @@ def test_proof_bundle_round_trip_and_tampering(filled: Log) -> None:
     bad_hash[0] ^= 1
     with pytest.raises(InvalidProof):
         verify_bundle(
-            TlogProof(proof.index, (*proof.hashes[:2], bytes(bad_hash), *proof.hashes[3:]), proof.checkpoint, proof.extra).to_text(),
+            TlogProof(
+                proof.index,
+                (*proof.hashes[:2], bytes(bad_hash), *proof.hashes[3:]),
+                proof.checkpoint,
+                proof.extra,
+            ).to_text(),
             key,
         )
     with pytest.raises(InvalidProof):
@@ -97,7 +111,9 @@ def test_bundle_carries_witness_cosignatures(filled: Log) -> None:
     witness_signer = CosignatureSigner.generate("witness.example")
     witness = Witness(witness_signer, logs={ORIGIN: [log_key]}, state=MemoryWitnessState())
     first = filled.checkpoint()
-    filled.add_cosignature(302, "witness.example", witness.add_checkpoint(first, old_size=0, proof=[]))
+    filled.add_cosignature(
+        302, "witness.example", witness.add_checkpoint(first, old_size=0, proof=[])
+    )
     text = filled.proof_bundle(5)
     verified = verify_bundle(
         text, log_key, witness_keys=[witness_signer.verifier.to_string()], min_witnesses=1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 
 import pytest
 
@@ -17,7 +18,6 @@ from ledger.errors import (
     RevokedKey,
     StaleHead,
     UnknownKey,
-    VerificationFailed,
 )
 from ledger.keys import KeyRole
 from ledger.log import Log
@@ -38,7 +38,7 @@ def test_appended_entries_chain_and_are_canonical(log: Log) -> None:
     receipts = log.append([submission(signer, i) for i in range(5)])
     assert [r.seq for r in receipts] == [2, 3, 4, 5, 6]
     entries = log.entries(0, len(log))
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in itertools.pairwise(entries):
         assert after.prev == before.leaf_hash
     for entry in entries:
         envelope = {
@@ -87,7 +87,9 @@ def test_wrong_signature_refuses_the_whole_batch(log: Log) -> None:
     signer = registered_signer(log)
     good = [submission(signer, i) for i in range(3)]
     # A body changed after signing (as it arrives from outside, without cached canonical bytes).
-    forged = Submission(good[1].kind, {**good[1].body, "mass_kg": 1}, good[1].key_id, good[1].signature)
+    forged = Submission(
+        good[1].kind, {**good[1].body, "mass_kg": 1}, good[1].key_id, good[1].signature
+    )
     head = log.head()
     with pytest.raises(InvalidSignature, match="submission 1"):
         log.append([good[0], forged, good[2]])
@@ -125,7 +127,10 @@ def test_a_key_can_revoke_itself_but_not_others(log: Log) -> None:
     log.append(
         [
             sign_submission(
-                "ledger.key.revoke", {"key_id": a.key_id, "reason": "retired"}, key_id=a.key_id, key=a.private_key
+                "ledger.key.revoke",
+                {"key_id": a.key_id, "reason": "retired"},
+                key_id=a.key_id,
+                key=a.private_key,
             )
         ]
     )

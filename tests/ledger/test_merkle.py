@@ -61,13 +61,17 @@ CONSISTENCY = V["consistency_proofs"] + [
 ]
 
 
-@pytest.mark.parametrize("case", INCLUSION, ids=lambda c: f"{c.get('grid', 'ref')}-{c['index']}@{c['size']}")
+@pytest.mark.parametrize(
+    "case", INCLUSION, ids=lambda c: f"{c.get('grid', 'ref')}-{c['index']}@{c['size']}"
+)
 def test_inclusion_proofs_match_and_verify(case: dict[str, Any]) -> None:
     leaves = _grid(case["grid"])[0] if "grid" in case else LEAVES
     tree = leaves[: case["size"]]
     proof = merkle.inclusion_proof(tree, case["index"])
     assert [p.hex() for p in proof] == case["proof"]
-    merkle.verify_inclusion(leaves[case["index"]], case["index"], case["size"], proof, merkle.root(tree))
+    merkle.verify_inclusion(
+        leaves[case["index"]], case["index"], case["size"], proof, merkle.root(tree)
+    )
 
 
 @pytest.mark.parametrize(
@@ -185,7 +189,9 @@ def test_every_inclusion_proof_verifies_and_any_damage_is_caught(
                 leaves[index], index, size, [*proof[:i], bytes(flipped), *proof[i + 1 :]], tree_root
             )
     with pytest.raises(InvalidProof):  # one flipped bit in the root
-        merkle.verify_inclusion(leaves[index], index, size, proof, bytes([tree_root[0] ^ 1]) + tree_root[1:])
+        merkle.verify_inclusion(
+            leaves[index], index, size, proof, bytes([tree_root[0] ^ 1]) + tree_root[1:]
+        )
 
 
 @given(leaves=trees, data=st.data())
@@ -209,11 +215,15 @@ def test_every_consistency_proof_verifies_and_any_damage_is_caught(
     flipped = bytearray(proof[i])
     flipped[bit // 8] ^= 1 << (bit % 8)
     with pytest.raises(InvalidProof):
-        merkle.verify_consistency(old, new, [*proof[:i], bytes(flipped), *proof[i + 1 :]], old_root, new_root)
+        merkle.verify_consistency(
+            old, new, [*proof[:i], bytes(flipped), *proof[i + 1 :]], old_root, new_root
+        )
 
 
 @given(st.lists(st.binary(max_size=4), max_size=100))
-def test_compact_range_and_stored_nodes_agree_with_recursive_definition(leaves: list[bytes]) -> None:
+def test_compact_range_and_stored_nodes_agree_with_recursive_definition(
+    leaves: list[bytes],
+) -> None:
     def mth(d: list[bytes]) -> bytes:  # RFC 6962 §2.1, literally
         if not d:
             return merkle.EMPTY_ROOT

@@ -38,7 +38,7 @@ def test_two_processes_appending_concurrently_make_one_chain(log: Log, store_url
         for tag in ("a", "b")
     ]
     for w in workers:
-        out, err = w.communicate(timeout=300)
+        _out, err = w.communicate(timeout=300)
         assert w.returncode == 0, err
     assert len(log) == start + 2 * 40 * 25
     result = log.verify(workers=1)  # one chain: no gap, no duplicate, no fork

@@ -14,7 +14,9 @@ from ledger.sqlite_store import SQLiteStore
 from tests.factories import new_log, registered_signer, submission
 
 
-def _raw_connection(backend: str, store_url: str) -> sqlite3.Connection | psycopg.Connection[tuple[object, ...]]:
+def _raw_connection(
+    backend: str, store_url: str
+) -> sqlite3.Connection | psycopg.Connection[tuple[object, ...]]:
     if backend == "sqlite":
         return sqlite3.connect(store_url, isolation_level=None)
     return psycopg.connect(store_url, autocommit=True)
@@ -49,17 +51,22 @@ def test_truncate_is_refused_on_postgres(postgres_url: str, tmp_path: Path) -> N
     from ledger.postgres_store import PostgresStore
 
     log, _ = new_log(PostgresStore(postgres_url))
-    with psycopg.connect(postgres_url, autocommit=True) as conn, pytest.raises(
-        psycopg.DatabaseError, match="append-only"
+    with (
+        psycopg.connect(postgres_url, autocommit=True) as conn,
+        pytest.raises(psycopg.DatabaseError, match="append-only"),
     ):
         conn.execute("TRUNCATE ledger_entries")
     assert len(log) == 1
     log.close()
 
 
-def _drop_triggers(conn: sqlite3.Connection | psycopg.Connection[tuple[object, ...]], backend: str) -> None:
+def _drop_triggers(
+    conn: sqlite3.Connection | psycopg.Connection[tuple[object, ...]], backend: str
+) -> None:
     if backend == "sqlite":
-        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
+        names = [
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        ]
         for name in names:
             conn.execute(f"DROP TRIGGER {name}")
     else:
@@ -67,7 +74,9 @@ def _drop_triggers(conn: sqlite3.Connection | psycopg.Connection[tuple[object, .
             conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
 
 
-def test_rewritten_entry_is_found_by_verify_at_its_seq(log: Log, backend: str, store_url: str) -> None:
+def test_rewritten_entry_is_found_by_verify_at_its_seq(
+    log: Log, backend: str, store_url: str
+) -> None:
     signer = registered_signer(log)
     log.append([submission(signer, i) for i in range(20)])
     log.checkpoint()
