@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from api.commands import code, ledger
+from api.commands import actors, code, events, ledger
 
 app = typer.Typer(
     no_args_is_help=True, help="suyuan: traceability for power batteries and scrap metal"
 )
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(code.app, name="code")
+app.add_typer(actors.app, name="actors")
+app.add_typer(events.app, name="events")
+app.add_typer(events.items_app, name="items")
 
 
 @app.command("where")

@@ -24,21 +24,28 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from trace.deadlines import HolidayCalendar, lateness
+from trace.errors import (
+    Conflict,
+    DuplicateEvent,
+    InvalidEvent,
+    TraceError,
+    UnknownActor,
+    UnknownItem,
+)
+from trace.projections import ProjectedEvent, Projections
+from trace.rules import check_event
+from trace.state import Effects, MemoryWorld
 from typing import Any
 
 from pydantic import ValidationError
+from schemas.epcis import event_id as compute_event_id
 
 from ledger import LedgerError, Log, StaleHead
 from ledger.entry import Entry, Submission, sign_submission
 from ledger.keys import KeyRole
 from schemas.actors import Actor
-from schemas.epcis import event_id as compute_event_id
 from schemas.events import EVENT_KIND_PREFIX, Event
-from trace.deadlines import HolidayCalendar, lateness
-from trace.errors import Conflict, DuplicateEvent, InvalidEvent, TraceError, UnknownActor
-from trace.projections import ProjectedEvent, Projections
-from trace.rules import check_event
-from trace.state import Effects, MemoryWorld
 
 __all__ = ["ACTOR_REGISTER", "EventReceipt", "Tracer"]
 
@@ -126,7 +133,7 @@ class Tracer:
             self._event_keys[eid] = (actor, key)
 
     def _refresh_keys(self) -> None:
-        for record in self.log.keys():
+        for record in self.log.key_records():
             self._key_owner[record.key_id] = record.owner
             if record.role is KeyRole.LOG:
                 self._log_keys.add(record.key_id)
@@ -163,10 +170,16 @@ class Tracer:
                 self.world.apply(effects)
                 items.update(effects.items)
                 handovers.update(effects.handovers)
-                events.append(self._projected(entry.seq, event, eid, _parse_time(entry.recorded_at)))
+                events.append(
+                    self._projected(entry.seq, event, eid, _parse_time(entry.recorded_at))
+                )
         seq = entries[-1].seq + 1 if entries else self._seq
         self.projections.write(
-            seq=seq, items=items.values(), handovers=handovers.values(), actors=actors, events=events
+            seq=seq,
+            items=items.values(),
+            handovers=handovers.values(),
+            actors=actors,
+            events=events,
         )
         self._seq = seq
 
@@ -220,6 +233,20 @@ class Tracer:
         """Sign an event as its actor would (simulation, tests, custodial keys)."""
         return sign_submission(event.kind, event.body(), key_id=key_id, key=key)
 
+    # --- history ---
+
+    def history(self, item: str) -> list[Entry]:
+        """The log entries of every event that touched ``item``, oldest first."""
+        self.catch_up()
+        if self.world.item(item) is None:
+            raise UnknownItem(f"{item} is not known")
+        return [self.log.entry(seq) for seq in self.projections.item_seqs(item)]
+
+    def history_proof(self, item: str) -> tuple[list[Entry], str]:
+        """The item's history and a proof bundle of its newest event, for offline checking."""
+        entries = self.history(item)
+        return entries, self.log.proof_bundle(entries[-1].seq)
+
     # --- events ---
 
     def _check_signer(self, index: int, s: Submission, event: Event) -> None:
@@ -230,7 +257,9 @@ class Tracer:
             self._refresh_keys()
             owner = self._key_owner.get(s.key_id)
         if owner is None:
-            raise InvalidEvent(f"submission {index}: key {s.key_id!r} is not registered", field="key_id")
+            raise InvalidEvent(
+                f"submission {index}: key {s.key_id!r} is not registered", field="key_id"
+            )
         if owner != event.actor:
             raise InvalidEvent(
                 f"submission {index}: key {s.key_id!r} belongs to {owner!r}, not to {event.actor!r}",
@@ -242,7 +271,9 @@ class Tracer:
                 field="event_time",
             )
 
-    def _plan(self, submissions: Sequence[Submission]) -> tuple[list[EventReceipt | None], list[_Planned]]:
+    def _plan(
+        self, submissions: Sequence[Submission]
+    ) -> tuple[list[EventReceipt | None], list[_Planned]]:
         overlay = MemoryWorld(base=self.world)
         receipts: list[EventReceipt | None] = [None] * len(submissions)
         planned: list[_Planned] = []
@@ -308,9 +339,13 @@ class Tracer:
             self.world.apply(p.effects)
             items.update(p.effects.items)
             handovers.update(p.effects.handovers)
-            events.append(self._projected(receipt.seq, p.event, p.event_id, _parse_time(receipt.recorded_at)))
+            events.append(
+                self._projected(receipt.seq, p.event, p.event_id, _parse_time(receipt.recorded_at))
+            )
         seq = appended[-1].seq + 1
-        self.projections.write(seq=seq, items=items.values(), handovers=handovers.values(), events=events)
+        self.projections.write(
+            seq=seq, items=items.values(), handovers=handovers.values(), events=events
+        )
         self._seq = seq
 
 

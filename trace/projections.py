@@ -12,6 +12,15 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from trace.state import (
+    EuStatus,
+    HandoverState,
+    HandoverStatus,
+    ItemKind,
+    ItemState,
+    MemoryWorld,
+    Status,
+)
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, select
@@ -26,15 +35,6 @@ from schemas.tables import (
     HandoverRow,
     ItemRow,
     ProjectionStateRow,
-)
-from trace.state import (
-    EuStatus,
-    HandoverState,
-    HandoverStatus,
-    ItemKind,
-    ItemState,
-    MemoryWorld,
-    Status,
 )
 
 __all__ = ["ProjectedEvent", "Projections", "sqlalchemy_url"]
@@ -216,7 +216,13 @@ class Projections:
         item_rows = [item_row(i, seq) for i in items]
         handover_rows = [handover_row(h) for h in handovers]
         actor_rows = [
-            {"id": a.id, "name": a.name, "role": a.role.value, "region": a.region, "registered_seq": s}
+            {
+                "id": a.id,
+                "name": a.name,
+                "role": a.role.value,
+                "region": a.region,
+                "registered_seq": s,
+            }
             for a, s in actors
         ]
         event_rows = []
@@ -246,7 +252,9 @@ class Projections:
             if item_rows:
                 conn.execute(self._upsert(ItemRow.__table__, item_rows, ["id"]), item_rows)
             if handover_rows:
-                conn.execute(self._upsert(HandoverRow.__table__, handover_rows, ["id"]), handover_rows)
+                conn.execute(
+                    self._upsert(HandoverRow.__table__, handover_rows, ["id"]), handover_rows
+                )
             if event_rows:
                 conn.execute(EventRow.__table__.insert(), event_rows)  # type: ignore[attr-defined]
             if link_rows:
@@ -267,6 +275,13 @@ class Projections:
         )
         with self.engine.connect() as conn:
             return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
+
+    def item_seqs(self, item: str) -> list[int]:
+        """Log positions of every event that touched ``item``, oldest first."""
+        columns = EventItemRow.__table__.c  # type: ignore[attr-defined]
+        query = select(columns.seq).where(columns.item == item).order_by(columns.seq)
+        with self.engine.connect() as conn:
+            return [int(row[0]) for row in conn.execute(query)]
 
     def load_world(self) -> MemoryWorld:
         """Every actor, item and handover, in memory (the engine's working state)."""

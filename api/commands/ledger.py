@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from api.runtime import write_secret
 from api.settings import get_settings
 from ledger import LedgerError, Log, note, open_store
 from ledger.bundle import verify_bundle
@@ -40,13 +40,6 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _write_secret(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-
-
 def load_log_signer(key_file: Path | None, *, create: bool = False) -> note.Signer | None:
     """The log's signer from its key file; created (mode 0600) when ``create`` and missing."""
     path = key_file or get_settings().log_key_file
@@ -54,7 +47,7 @@ def load_log_signer(key_file: Path | None, *, create: bool = False) -> note.Sign
         if not create:
             return None
         signer = note.Signer.generate(get_settings().log_origin.replace("/", "-"))
-        _write_secret(path, signer.to_string())
+        write_secret(path, signer.to_string())
         return signer
     return note.Signer.from_string(path.read_text().strip())
 
@@ -275,7 +268,7 @@ def keys_generate(
     """Generate an Ed25519 key pair; print the verifier key."""
     try:
         signer = note.Signer.generate(name)
-        _write_secret(out, signer.to_string())
+        write_secret(out, signer.to_string())
     except (LedgerError, FileExistsError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(signer.verifier.to_string())
