@@ -89,10 +89,17 @@ class Log:
     # --- life cycle ---
 
     @classmethod
-    def create(cls, store: LogStore, *, signer: note.Signer, origin: str | None = None) -> Log:
+    def create(
+        cls,
+        store: LogStore,
+        *,
+        signer: note.Signer,
+        origin: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> Log:
         """Create the tables if needed and, for an empty log, append the genesis entry."""
         store.create()
-        log = cls(store, signer=signer)
+        log = cls(store, signer=signer) if clock is None else cls(store, signer=signer, clock=clock)
         if store.head().size == 0:
             body = {"origin": origin or signer.name, "log_key": signer.verifier.to_string()}
             log.append([log.sign(GENESIS, body)])

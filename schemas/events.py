@@ -139,16 +139,29 @@ def _product(code: str) -> ProductType | None:
     return ProductType(report.product_type) if report.product_type else None
 
 
+class MassIn(_Data):
+    """An input consumed by a transformation, with its mass."""
+
+    item: ItemId
+    mass_kg: Kg
+
+
 class CommissionData(_Data):
-    """A new pack, module or cell enters the world (production or import)."""
+    """A new pack, module or cell enters the world (production or import).
+
+    ``materials`` are the traced material lots the maker consumed to build it
+    (kg taken from each): the source of its recycled content, traced rather
+    than declared (EU 2023/1542 Art. 8).
+    """
 
     type: Literal[EventType.COMMISSION] = EventType.COMMISSION
     item: ItemId
     composition: Composition | None = None
     mass_kg: Kg | None = None
+    materials: list[MassIn] = Field(default_factory=list, max_length=_MAX_ITEMS)
 
     def items(self) -> list[str]:
-        return [self.item]
+        return [self.item, *(m.item for m in self.materials)]
 
 
 class AssembleData(_Data):
@@ -303,13 +316,6 @@ class RepurposeData(_Data):
 
     def items(self) -> list[str]:
         return [self.item, self.new_code]
-
-
-class MassIn(_Data):
-    """An input consumed by a transformation, with its mass."""
-
-    item: ItemId
-    mass_kg: Kg
 
 
 class OutputLot(_Data):

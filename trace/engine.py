@@ -47,7 +47,7 @@ from ledger.keys import KeyRole
 from schemas.actors import Actor
 from schemas.events import EVENT_KIND_PREFIX, Event
 
-__all__ = ["ACTOR_REGISTER", "EventReceipt", "Tracer"]
+__all__ = ["ACTOR_REGISTER", "Accepted", "EventReceipt", "Subscriber", "Tracer", "parse_event"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +66,20 @@ class EventReceipt:
     recorded_at: datetime
     late_working_days: int | None
     replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An event the log holds, as subscribers (the lifecycle graph, caches) receive it."""
+
+    seq: int
+    event: Event
+    event_id: str
+    recorded_at: datetime
+    effects: Effects
+
+
+Subscriber = Callable[[Accepted], None]
 
 
 @dataclass(slots=True)
@@ -117,8 +131,18 @@ class Tracer:
         # (actor, idempotency key) -> receipt, and event id -> (actor, key): loaded from the tables.
         self._receipts: dict[tuple[str, str], EventReceipt] = {}
         self._event_keys: dict[str, tuple[str, str]] = {}
+        # Called, in log order, for every event applied after they subscribe (see subscribe()).
+        self._subscribers: list[Subscriber] = []
         self._load_receipts()
         self.catch_up()
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        """Call ``subscriber`` for every event applied from now on, in log order."""
+        self._subscribers.append(subscriber)
+
+    def _publish(self, accepted: Accepted) -> None:
+        for subscriber in self._subscribers:
+            subscriber(accepted)
 
     def close(self) -> None:
         self.log.close()
@@ -170,9 +194,9 @@ class Tracer:
                 self.world.apply(effects)
                 items.update(effects.items)
                 handovers.update(effects.handovers)
-                events.append(
-                    self._projected(entry.seq, event, eid, _parse_time(entry.recorded_at))
-                )
+                recorded_at = _parse_time(entry.recorded_at)
+                events.append(self._projected(entry.seq, event, eid, recorded_at))
+                self._publish(Accepted(entry.seq, event, eid, recorded_at, effects))
         seq = entries[-1].seq + 1 if entries else self._seq
         self.projections.write(
             seq=seq,
@@ -339,9 +363,9 @@ class Tracer:
             self.world.apply(p.effects)
             items.update(p.effects.items)
             handovers.update(p.effects.handovers)
-            events.append(
-                self._projected(receipt.seq, p.event, p.event_id, _parse_time(receipt.recorded_at))
-            )
+            recorded_at = _parse_time(receipt.recorded_at)
+            events.append(self._projected(receipt.seq, p.event, p.event_id, recorded_at))
+            self._publish(Accepted(receipt.seq, p.event, p.event_id, recorded_at, p.effects))
         seq = appended[-1].seq + 1
         self.projections.write(
             seq=seq, items=items.values(), handovers=handovers.values(), events=events
