@@ -514,7 +514,7 @@ def parse_code(text: str, *, expect: ProductType | None = None) -> BatteryCode:
     Traceback (most recent call last):
     ...
     schemas.errors.InvalidCode: invalid battery code '001PB1A0000001H6F0000042': position 4: expected a cell (C), found a pack (P)
-    """  # noqa: E501
+    """
     check = check_code(text, expect=expect)
     if check.code is None:
         raise InvalidCode(check.errors, text=text)

@@ -189,7 +189,7 @@ def parse_chemistry(name: str | Chemistry) -> Chemistry:
     Traceback (most recent call last):
     ...
     schemas.errors.UnknownChemistry: unknown chemistry 'NCM955'; known: LFP, NCM111, NCM523, NCM622, NCM811, NCA, LMO, LTO, lead-acid
-    """  # noqa: E501
+    """
     if isinstance(name, Chemistry):
         return name
     key = name.strip().upper()

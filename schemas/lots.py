@@ -176,7 +176,7 @@ def check_grade(material: Material, grade: Grade) -> None:
     Traceback (most recent call last):
     ...
     schemas.errors.GradeMismatch: GB/T 39733-2024 does not grade copper scrap; use GB/T 38470-2019, GB/T 38471-2019 or GB/T 38471-2023
-    """  # noqa: E501
+    """
     applicable = APPLICABLE_STANDARDS.get(material, frozenset())
     if grade.standard in applicable:
         return
@@ -257,7 +257,7 @@ def parse_lot_id(text: str) -> LotId:
     Traceback (most recent call last):
     ...
     schemas.errors.InvalidLotId: invalid lot id 'LOT-NFCB6HGGNV6JZ': position 17: check character 'Z' does not match the id; it was mistyped
-    """  # noqa: E501
+    """
     issues: list[CodeIssue] = []
     for position, (ch, wanted) in enumerate(zip(text, LOT_PREFIX, strict=False), start=1):
         if ch != wanted:

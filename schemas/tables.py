@@ -76,11 +76,14 @@ class HandoverRow(SQLModel, table=True):
     created: datetime
     disputed: bool = False
     closed_by: str | None = None
+    updated_seq: int
 
 
 class EventRow(SQLModel, table=True):
     __tablename__ = "trace_events"
-    __table_args__ = (UniqueConstraint("actor", "idempotency_key", name="trace_events_idempotency"),)
+    __table_args__ = (
+        UniqueConstraint("actor", "idempotency_key", name="trace_events_idempotency"),
+    )
 
     seq: int = Field(primary_key=True)
     event_id: str = Field(unique=True, max_length=120)

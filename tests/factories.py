@@ -113,6 +113,7 @@ class Scene:
 
         parsed = TypeAdapter(EventData).validate_python(data)
         if prev is None:
+            self.tracer.catch_up()  # another engine may have moved the items
             prev = {}
             for item in parsed.items():
                 state = self.tracer.world.item(item)

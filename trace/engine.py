@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from trace.deadlines import HolidayCalendar, lateness
+from trace.deadlines import HolidayCalendar, lateness, prc_calendar
 from trace.errors import (
     Conflict,
     DuplicateEvent,
@@ -91,6 +91,10 @@ class _Planned:
     effects: Effects
 
 
+def _as_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
@@ -123,7 +127,7 @@ class Tracer:
         self.tolerance = tolerance
         self.clock_skew = clock_skew
         self.clock = clock
-        self.calendar = calendar or HolidayCalendar()
+        self.calendar = calendar or prc_calendar()
         self.world: MemoryWorld = projections.load_world()
         self._seq = projections.seq()
         self._key_owner: dict[str, str] = {}
@@ -152,7 +156,7 @@ class Tracer:
 
     def _load_receipts(self) -> None:
         for seq, eid, actor, key, recorded_at, late in self.projections.receipts():
-            receipt = EventReceipt(eid, seq, recorded_at.replace(tzinfo=UTC), late)
+            receipt = EventReceipt(eid, seq, _as_utc(recorded_at), late)
             self._receipts[(actor, key)] = receipt
             self._event_keys[eid] = (actor, key)
 
@@ -192,8 +196,8 @@ class Tracer:
                 eid = compute_event_id(event)
                 effects = check_event(self.world, event, event_id=eid, tolerance=self.tolerance)
                 self.world.apply(effects)
-                items.update(effects.items)
-                handovers.update(effects.handovers)
+                items.update({k: (v, entry.seq) for k, v in effects.items.items()})
+                handovers.update({k: (v, entry.seq) for k, v in effects.handovers.items()})
                 recorded_at = _parse_time(entry.recorded_at)
                 events.append(self._projected(entry.seq, event, eid, recorded_at))
                 self._publish(Accepted(entry.seq, event, eid, recorded_at, effects))
@@ -361,8 +365,8 @@ class Tracer:
         events: list[ProjectedEvent] = []
         for p, receipt in zip(planned, appended, strict=True):
             self.world.apply(p.effects)
-            items.update(p.effects.items)
-            handovers.update(p.effects.handovers)
+            items.update({k: (v, receipt.seq) for k, v in p.effects.items.items()})
+            handovers.update({k: (v, receipt.seq) for k, v in p.effects.handovers.items()})
             recorded_at = _parse_time(receipt.recorded_at)
             events.append(self._projected(receipt.seq, p.event, p.event_id, recorded_at))
             self._publish(Accepted(receipt.seq, p.event, p.event_id, recorded_at, p.effects))

@@ -79,8 +79,12 @@ class ProjectedEvent:
 
 
 def _utc(moment: datetime) -> datetime:
-    # Stored naive-UTC: SQLite keeps no offsets, and both databases must hold equal rows.
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    # Stored in UTC so that SQLite (which keeps no offsets) and PostgreSQL hold equal rows.
+    return moment.astimezone(UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def item_row(item: ItemState, seq: int) -> dict[str, Any]:
@@ -123,7 +127,7 @@ def item_from_row(row: ItemRow) -> ItemState:
         owner=row.owner,
         producer=row.producer,
         head=row.head,
-        last_time=row.last_time.replace(tzinfo=UTC),
+        last_time=_aware(row.last_time),
         region=row.region,
         mass_kg=row.mass_kg,
         content_kg=json.loads(row.content_json),
@@ -144,7 +148,7 @@ def item_from_row(row: ItemRow) -> ItemState:
     )
 
 
-def handover_row(h: HandoverState) -> dict[str, Any]:
+def handover_row(h: HandoverState, seq: int) -> dict[str, Any]:
     return {
         "id": h.id,
         "sender": h.sender,
@@ -155,6 +159,7 @@ def handover_row(h: HandoverState) -> dict[str, Any]:
         "created": _utc(h.created),
         "disputed": h.disputed,
         "closed_by": h.closed_by,
+        "updated_seq": seq,
     }
 
 
@@ -166,7 +171,7 @@ def handover_from_row(row: HandoverRow) -> HandoverState:
         items=tuple(json.loads(row.items_json)),
         transfer_ownership=row.transfer_ownership,
         status=HandoverStatus(row.status),
-        created=row.created.replace(tzinfo=UTC),
+        created=_aware(row.created),
         disputed=row.disputed,
         closed_by=row.closed_by,
     )
@@ -191,11 +196,17 @@ class Projections:
     def close(self) -> None:
         self.engine.dispose()
 
-    def _upsert(self, table: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> Any:
+    def _insert(self, table: Any) -> Any:
         dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        stmt = dialect.insert(table)
+        return dialect.insert(table)
+
+    def _upsert(self, table: Any, keys: Sequence[str], *, newer: str | None = None) -> Any:
+        # Several engines may project the same entries (each catches up on the others'
+        # appends): writes are idempotent, and a state only replaces an older one.
+        stmt = self._insert(table)
         columns = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        return stmt.on_conflict_do_update(index_elements=list(keys), set_=columns)
+        where = None if newer is None else table.c[newer] < stmt.excluded[newer]
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_=columns, where=where)
 
     def seq(self) -> int:
         """How many log entries the tables reflect."""
@@ -207,14 +218,17 @@ class Projections:
         self,
         *,
         seq: int,
-        items: Iterable[ItemState] = (),
-        handovers: Iterable[HandoverState] = (),
+        items: Iterable[tuple[ItemState, int]] = (),
+        handovers: Iterable[tuple[HandoverState, int]] = (),
         actors: Iterable[tuple[Actor, int]] = (),
         events: Iterable[ProjectedEvent] = (),
     ) -> None:
-        """Write a batch's effects and advance ``projection_state.seq`` to ``seq``, atomically."""
-        item_rows = [item_row(i, seq) for i in items]
-        handover_rows = [handover_row(h) for h in handovers]
+        """Write a batch's effects and advance ``projection_state.seq`` to ``seq``, atomically.
+
+        ``items`` pairs each new item state with the log position of the event that made it.
+        """
+        item_rows = [item_row(i, changed_at) for i, changed_at in items]
+        handover_rows = [handover_row(h, changed_at) for h, changed_at in handovers]
         actor_rows = [
             {
                 "id": a.id,
@@ -248,19 +262,21 @@ class Projections:
             ]
         with self.engine.begin() as conn:
             if actor_rows:
-                conn.execute(self._upsert(ActorRow.__table__, actor_rows, ["id"]), actor_rows)
+                conn.execute(self._upsert(ActorRow.__table__, ["id"]), actor_rows)
             if item_rows:
-                conn.execute(self._upsert(ItemRow.__table__, item_rows, ["id"]), item_rows)
+                conn.execute(self._upsert(ItemRow.__table__, ["id"], newer="updated_seq"), item_rows)
             if handover_rows:
-                conn.execute(
-                    self._upsert(HandoverRow.__table__, handover_rows, ["id"]), handover_rows
-                )
+                stmt = self._upsert(HandoverRow.__table__, ["id"], newer="updated_seq")
+                conn.execute(stmt, handover_rows)
             if event_rows:
-                conn.execute(EventRow.__table__.insert(), event_rows)  # type: ignore[attr-defined]
+                stmt = self._insert(EventRow.__table__).on_conflict_do_nothing()
+                conn.execute(stmt, event_rows)
             if link_rows:
-                conn.execute(EventItemRow.__table__.insert(), link_rows)  # type: ignore[attr-defined]
+                stmt = self._insert(EventItemRow.__table__).on_conflict_do_nothing()
+                conn.execute(stmt, link_rows)
             state = [{"id": 1, "seq": seq}]
-            conn.execute(self._upsert(ProjectionStateRow.__table__, state, ["id"]), state)
+            stmt = self._upsert(ProjectionStateRow.__table__, ["id"], newer="seq")
+            conn.execute(stmt, state)
 
     def receipts(self) -> list[tuple[int, str, str, str, datetime, int | None]]:
         """``(seq, event_id, actor, idempotency_key, recorded_at, late_working_days)`` of every event."""

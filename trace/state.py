@@ -16,8 +16,8 @@ from typing import Protocol
 from schemas.actors import Actor
 
 __all__ = [
-    "EuStatus",
     "Effects",
+    "EuStatus",
     "HandoverState",
     "HandoverStatus",
     "ItemKind",

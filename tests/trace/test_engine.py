@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from trace.errors import ChainError, CustodyError, InvalidEvent
+from trace.state import HandoverStatus, Status
 
 import pytest
 
@@ -11,9 +13,6 @@ from ledger import note
 from schemas.codes import ProductType
 from tests.factories import T0, Scene
 from tests.trace.conftest import open_tracer
-from trace.engine import Tracer
-from trace.errors import ChainError, CustodyError, InvalidEvent
-from trace.state import HandoverStatus, Status
 
 
 def _commission(scene: Scene, product: ProductType = ProductType.PACK, mass: float = 400.0) -> str:
@@ -55,7 +54,9 @@ def test_event_id_is_the_epcis_hash(scene: Scene) -> None:
     event = scene.event("catl", {"type": "commission", "item": code})
     receipt = scene.tracer.submit([scene.sign("catl", event)])[0]
     assert receipt.event_id == event_id(event)
-    assert receipt.event_id.startswith("ni:///sha-256;") and receipt.event_id.endswith("?ver=CBV2.0")
+    assert receipt.event_id.startswith("ni:///sha-256;") and receipt.event_id.endswith(
+        "?ver=CBV2.0"
+    )
 
 
 def test_retry_with_the_same_idempotency_key_appends_once(scene: Scene) -> None:
@@ -91,7 +92,9 @@ def test_a_key_of_another_actor_cannot_sign(scene: Scene) -> None:
     code = scene.code()
     event = scene.event("catl", {"type": "commission", "item": code})
     forged = scene.tracer.sign(
-        event, key_id=scene.parties["byd"].signer.key_id, key=scene.parties["byd"].signer.private_key
+        event,
+        key_id=scene.parties["byd"].signer.key_id,
+        key=scene.parties["byd"].signer.private_key,
     )
     with pytest.raises(InvalidEvent, match="belongs to 'byd', not to 'catl'") as caught:
         scene.tracer.submit([forged])
@@ -102,7 +105,9 @@ def test_unregistered_and_revoked_keys_are_refused(scene: Scene) -> None:
     stranger = note.Signer.generate("stranger")
     event = scene.event("catl", {"type": "commission", "item": scene.code()})
     with pytest.raises(InvalidEvent, match="not registered"):
-        scene.tracer.submit([scene.tracer.sign(event, key_id=stranger.key_id, key=stranger.private_key)])
+        scene.tracer.submit(
+            [scene.tracer.sign(event, key_id=stranger.key_id, key=stranger.private_key)]
+        )
     catl = scene.parties["catl"].signer
     scene.tracer.log.revoke_key(catl.key_id, reason="rotated")
     size = len(scene.tracer.log)
@@ -142,7 +147,9 @@ def test_malformed_events_name_the_field(scene: Scene, data: dict[str, object], 
     from ledger.entry import sign_submission
 
     signer = scene.parties["catl"].signer
-    submission = sign_submission("event.commission", body, key_id=signer.key_id, key=signer.private_key)
+    submission = sign_submission(
+        "event.commission", body, key_id=signer.key_id, key=signer.private_key
+    )
     with pytest.raises(InvalidEvent) as caught:
         scene.tracer.submit([submission])
     assert caught.value.field is not None and field in caught.value.field
@@ -150,22 +157,33 @@ def test_malformed_events_name_the_field(scene: Scene, data: dict[str, object], 
 
 def test_events_in_the_future_are_refused_but_late_ones_are_flagged(scene: Scene) -> None:
     with pytest.raises(InvalidEvent, match="in the future") as caught:
-        scene.submit("catl", {"type": "commission", "item": scene.code()}, when=scene.tracer.clock() + timedelta(hours=1))
+        scene.submit(
+            "catl",
+            {"type": "commission", "item": scene.code()},
+            when=scene.tracer.clock() + timedelta(hours=1),
+        )
     assert caught.value.field == "event_time"
     code = _commission(scene)
     _hand(scene, code, "catl", "byd")
     scene.submit("byd", {"type": "retire", "item": code, "reason": "end of first life"})
     _hand(scene, code, "byd", "gz-collect")
-    receipt = scene.submit("gz-collect", {"type": "collect", "item": code}, when=T0 + timedelta(days=3))
+    receipt = scene.submit(
+        "gz-collect", {"type": "collect", "item": code}, when=T0 + timedelta(days=3)
+    )
     assert receipt.late_working_days is not None and receipt.late_working_days > 100
 
 
-def test_projections_rebuilt_from_the_log_equal_the_live_ones(scene: Scene, store_url: str, log_signer: note.Signer) -> None:
+def test_projections_rebuilt_from_the_log_equal_the_live_ones(
+    scene: Scene, store_url: str, log_signer: note.Signer
+) -> None:
     packs = [_commission(scene) for _ in range(3)]
     _hand(scene, packs[0], "catl", "byd")
     scene.submit("byd", {"type": "install", "item": packs[0], "vin": "LGXCE4CB5N0000001"})
     offer = scene.submit("catl", {"type": "handover", "items": packs[1:], "to": "byd"})
-    scene.submit("byd", {"type": "reject", "handover": offer.event_id, "items": packs[1:], "reason": "wrong spec"})
+    scene.submit(
+        "byd",
+        {"type": "reject", "handover": offer.event_id, "items": packs[1:], "reason": "wrong spec"},
+    )
     live = scene.tracer.projections.dump()
     scene.tracer.projections.clear()
     rebuilt = open_tracer(store_url, log_signer)
@@ -176,7 +194,9 @@ def test_projections_rebuilt_from_the_log_equal_the_live_ones(scene: Scene, stor
         rebuilt.close()
 
 
-def test_entries_appended_behind_the_engines_back_are_caught_up(scene: Scene, store_url: str, log_signer: note.Signer) -> None:
+def test_entries_appended_behind_the_engines_back_are_caught_up(
+    scene: Scene, store_url: str, log_signer: note.Signer
+) -> None:
     code = scene.code()
     event = scene.event("catl", {"type": "commission", "item": code})
     # As if a process died after the log committed and before the projections did.
@@ -191,7 +211,9 @@ def test_entries_appended_behind_the_engines_back_are_caught_up(scene: Scene, st
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_concurrent_handovers_of_one_item_exactly_one_wins(scene: Scene, store_url: str, log_signer: note.Signer) -> None:
+def test_concurrent_handovers_of_one_item_exactly_one_wins(
+    scene: Scene, store_url: str, log_signer: note.Signer
+) -> None:
     code = _commission(scene)
     receivers = ["byd", "gz-collect", "js-storage", "brunp"]
     submissions = [
@@ -218,14 +240,17 @@ def test_concurrent_handovers_of_one_item_exactly_one_wins(scene: Scene, store_u
         t.close()
     winners = [o for o in outcomes if not isinstance(o, Exception)]
     assert len(winners) == 1, outcomes
-    assert all(isinstance(o, ChainError | CustodyError) for o in outcomes if isinstance(o, Exception))
+    losers = [o for o in outcomes if isinstance(o, Exception)]
+    assert all(isinstance(o, ChainError | CustodyError) for o in losers), losers
     scene.tracer.catch_up()
     item = scene.tracer.world.item(code)
     assert item is not None and item.pending_handover == winners[0].event_id  # type: ignore[attr-defined]
     scene.tracer.log.verify(workers=1)
 
 
-def test_two_engines_on_one_database_share_one_history(scene: Scene, store_url: str, log_signer: note.Signer) -> None:
+def test_two_engines_on_one_database_share_one_history(
+    scene: Scene, store_url: str, log_signer: note.Signer
+) -> None:
     second = open_tracer(store_url, log_signer)
     try:
         code = scene.code()
@@ -235,5 +260,3 @@ def test_two_engines_on_one_database_share_one_history(scene: Scene, store_url: 
         assert offer.seq == len(scene.tracer.log) - 1
     finally:
         second.close()
-
-
