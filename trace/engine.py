@@ -24,6 +24,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from ledger import LedgerError, Log, StaleHead
+from ledger.entry import Entry, Submission, sign_submission
+from ledger.keys import KeyRole
+from schemas.actors import Actor
+from schemas.epcis import event_id as compute_event_id
+from schemas.events import EVENT_KIND_PREFIX, Event
 from trace.deadlines import HolidayCalendar, lateness, prc_calendar
 from trace.errors import (
     Conflict,
@@ -36,16 +46,6 @@ from trace.errors import (
 from trace.projections import ProjectedEvent, Projections
 from trace.rules import check_event
 from trace.state import Effects, MemoryWorld
-from typing import Any
-
-from pydantic import ValidationError
-from schemas.epcis import event_id as compute_event_id
-
-from ledger import LedgerError, Log, StaleHead
-from ledger.entry import Entry, Submission, sign_submission
-from ledger.keys import KeyRole
-from schemas.actors import Actor
-from schemas.events import EVENT_KIND_PREFIX, Event
 
 __all__ = ["ACTOR_REGISTER", "Accepted", "EventReceipt", "Subscriber", "Tracer", "parse_event"]
 
