@@ -347,6 +347,9 @@ class RecycleData(_Data):
     type: Literal[EventType.RECYCLE] = EventType.RECYCLE
     inputs: list[MassIn] = Field(min_length=1, max_length=_MAX_ITEMS)
     outputs: list[OutputLot] = Field(min_length=1, max_length=_MAX_ITEMS)
+    reagents_kg: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="process chemicals added, kg"
+    )
 
     def items(self) -> list[str]:
         return [*(i.item for i in self.inputs), *(o.lot.id for o in self.outputs)]
@@ -386,6 +389,9 @@ class LotSmeltData(_Data):
     type: Literal[EventType.LOT_SMELT] = EventType.LOT_SMELT
     inputs: list[MassIn] = Field(min_length=1, max_length=_MAX_ITEMS)
     outputs: list[OutputLot] = Field(min_length=1, max_length=_MAX_ITEMS)
+    reagents_kg: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="process chemicals added, kg"
+    )
 
     def items(self) -> list[str]:
         return [*(i.item for i in self.inputs), *(o.lot.id for o in self.outputs)]

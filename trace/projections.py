@@ -12,15 +12,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from trace.state import (
-    EuStatus,
-    HandoverState,
-    HandoverStatus,
-    ItemKind,
-    ItemState,
-    MemoryWorld,
-    Status,
-)
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, select
@@ -35,6 +26,15 @@ from schemas.tables import (
     HandoverRow,
     ItemRow,
     ProjectionStateRow,
+)
+from trace.state import (
+    EuStatus,
+    HandoverState,
+    HandoverStatus,
+    ItemKind,
+    ItemState,
+    MemoryWorld,
+    Status,
 )
 
 __all__ = ["ProjectedEvent", "Projections", "sqlalchemy_url"]
@@ -264,7 +264,9 @@ class Projections:
             if actor_rows:
                 conn.execute(self._upsert(ActorRow.__table__, ["id"]), actor_rows)
             if item_rows:
-                conn.execute(self._upsert(ItemRow.__table__, ["id"], newer="updated_seq"), item_rows)
+                conn.execute(
+                    self._upsert(ItemRow.__table__, ["id"], newer="updated_seq"), item_rows
+                )
             if handover_rows:
                 stmt = self._upsert(HandoverRow.__table__, ["id"], newer="updated_seq")
                 conn.execute(stmt, handover_rows)

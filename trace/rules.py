@@ -108,12 +108,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from trace.errors import ChainError, CustodyError, UnknownActor, UnknownItem
-from trace.rules_common import Handler, Step
-from trace.rules_custody import HANDLERS as _CUSTODY
-from trace.rules_handover import HANDLERS as _HANDOVER
-from trace.rules_transform import HANDLERS as _TRANSFORM
-from trace.state import Effects, ItemState, Status, World
 from typing import Final
 
 from schemas.actors import Actor, Role
@@ -134,6 +128,12 @@ from schemas.events import (
     RejectData,
     RepurposeData,
 )
+from trace.errors import ChainError, CustodyError, UnknownActor, UnknownItem
+from trace.rules_common import Handler, Step
+from trace.rules_custody import HANDLERS as _CUSTODY
+from trace.rules_handover import HANDLERS as _HANDOVER
+from trace.rules_transform import HANDLERS as _TRANSFORM
+from trace.state import Effects, ItemState, Status, World
 
 __all__ = ["DEFAULT_TOLERANCE", "ROLES", "check_event"]
 
@@ -237,16 +237,20 @@ def check_event(
     """
     if not (math.isfinite(tolerance) and 0 <= tolerance < 1):
         raise ValueError(f"tolerance must be a finite share in [0, 1), got {tolerance!r}")
+    # 1. Who: a registered organisation whose role writes this event type.
     actor = world.actor(event.actor)
     if actor is None:
         raise UnknownActor(f"actor {event.actor!r} is not a registered organisation")
     _check_role(actor, event.type)
     step = Step(world=world, event=event, event_id=event_id, actor=actor, tolerance=tolerance)
+    # 2. The chain: each item's prev is its head, or null for the items created here.
     existing = _check_chain(step)
+    # 3. Time order, then what no event type may do to ended, assembled or frozen items.
     for state in existing:
         _check_time(step, state)
     for state in existing:
         _guard(step, state)
+    # 4. The rule of the event's own type.
     return _HANDLERS[event.type](step)
 
 

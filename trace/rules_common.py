@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from trace.errors import CustodyError, InvalidEvent, MassBalanceError, UnknownItem
-from trace.state import Effects, EuStatus, ItemKind, ItemState, Status, World
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
@@ -20,6 +18,8 @@ from schemas.actors import Actor
 from schemas.codes import ProductType, check_code
 from schemas.events import Event, is_lot_id
 from schemas.lots import Lot
+from trace.errors import CustodyError, InvalidEvent, MassBalanceError, UnknownItem
+from trace.state import Effects, EuStatus, ItemKind, ItemState, Status, World
 
 __all__ = [
     "FLOAT_SLACK_KG",

@@ -9,16 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from trace.errors import CustodyError, InvalidEvent
-from trace.rules_common import (
-    Handler,
-    Step,
-    check_recorded_mass,
-    kind_of_code,
-    release_part,
-    require_battery,
-)
-from trace.state import Effects, EuStatus, ItemKind, ItemState, Status
 from typing import Any, Final
 
 from pydantic import ValidationError
@@ -34,6 +24,17 @@ from schemas.events import (
     InstallData,
     RetireData,
 )
+from trace.errors import CustodyError, InvalidEvent, MassBalanceError
+from trace.rules_common import (
+    Handler,
+    Step,
+    check_recorded_mass,
+    kind_of_code,
+    release_part,
+    require_battery,
+    require_lot,
+)
+from trace.state import Effects, EuStatus, ItemKind, ItemState, Status
 
 __all__ = ["HANDLERS"]
 
@@ -62,7 +63,31 @@ def _commission(step: Step) -> Effects:
             )
         fields["mass_kg"] = declared if data.mass_kg is None else data.mass_kg
         fields.update(_composition_fields(data.composition))
-    return Effects(items={data.item: step.new_item(data.item, kind, **fields)})
+    effects = Effects()
+    if data.materials:
+        # Traced material going into production: the maker must hold each lot and cannot
+        # take more than it weighs. What is left stays in stock; an emptied lot is consumed.
+        for taken in data.materials:
+            lot = step.held(taken.item, "build with")
+            require_lot(lot, "consumed in production")
+            effects.items[lot.id] = _take_from_lot(step, lot, taken.mass_kg)
+        fields["sources"] = tuple(m.item for m in data.materials)
+    effects.items[data.item] = step.new_item(data.item, kind, **fields)
+    return effects
+
+
+def _take_from_lot(step: Step, lot: ItemState, kg: float) -> ItemState:
+    held = lot.mass_kg or 0.0
+    if kg > held * (1 + step.tolerance):
+        raise MassBalanceError(
+            f"{lot.id} holds {held:g} kg; {kg:g} kg cannot be taken from it", rule="mass-balance"
+        )
+    left = max(held - kg, 0.0)
+    share = left / held if held else 0.0
+    content = {element: value * share for element, value in lot.content_kg.items()}
+    if left <= held * step.tolerance:
+        return step.touch(lot, status=Status.CONSUMED, mass_kg=0.0, content_kg={})
+    return step.touch(lot, mass_kg=left, content_kg=content)
 
 
 def _require_stock(state: ItemState, verb: str) -> None:

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
-from trace.errors import CustodyError, UnknownActor
-from trace.rules_common import Handler, Step
-from trace.state import Effects, HandoverState, HandoverStatus, ItemState
 from typing import Any, Final
 
 from schemas.actors import Role
@@ -23,6 +20,9 @@ from schemas.events import (
     HandoverData,
     RejectData,
 )
+from trace.errors import CustodyError, UnknownActor
+from trace.rules_common import Handler, Step
+from trace.state import Effects, HandoverState, HandoverStatus, ItemState
 
 __all__ = ["HANDLERS"]
 

@@ -9,6 +9,20 @@ and recycling, smelting, splitting and merging are balanced per element too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
+
+from schemas.events import (
+    DismantleData,
+    EventType,
+    LotCreateData,
+    LotMergeData,
+    LotSmeltData,
+    LotSplitData,
+    MassIn,
+    OutputLot,
+    RecycleData,
+    RepurposeData,
+)
 from trace.errors import CustodyError
 from trace.rules_common import (
     Handler,
@@ -24,20 +38,6 @@ from trace.rules_common import (
     require_lot,
 )
 from trace.state import Effects, EuStatus, ItemKind, ItemState, Status
-from typing import Final
-
-from schemas.events import (
-    DismantleData,
-    EventType,
-    LotCreateData,
-    LotMergeData,
-    LotSmeltData,
-    LotSplitData,
-    MassIn,
-    OutputLot,
-    RecycleData,
-    RepurposeData,
-)
 
 __all__ = ["HANDLERS"]
 
@@ -188,11 +188,16 @@ def _transform(
     *,
     verb: str,
     lots_only: bool,
+    reagents_kg: float = 0.0,
 ) -> Effects:
     effects = _consume(step, inputs, verb=verb, lots_only=lots_only)
     states = [step.item(entry.item) for entry in inputs]
     what = f"{_FORMS[verb][1]} {', '.join(entry.item for entry in inputs)}"
-    in_kg = sum(input_basis(s, entry.mass_kg) for s, entry in zip(states, inputs, strict=True))
+    # Declared process chemicals (acids, carbonates) add mass to refined products but carry
+    # none of the tracked elements: they count in the mass balance, not the element balance.
+    in_kg = reagents_kg + sum(
+        input_basis(s, entry.mass_kg) for s, entry in zip(states, inputs, strict=True)
+    )
     check_balance(step, out_kg=sum(o.mass_kg for o in outputs), in_kg=in_kg, what=what)
     check_elements(
         step, [s.content_kg for s in states], [lot_content(o.lot) for o in outputs], what=what
@@ -205,12 +210,21 @@ def _transform(
 
 def _recycle(step: Step) -> Effects:
     data = step.data(RecycleData)
-    return _transform(step, data.inputs, data.outputs, verb="recycle", lots_only=False)
+    return _transform(
+        step,
+        data.inputs,
+        data.outputs,
+        verb="recycle",
+        lots_only=False,
+        reagents_kg=data.reagents_kg,
+    )
 
 
 def _smelt(step: Step) -> Effects:
     data = step.data(LotSmeltData)
-    return _transform(step, data.inputs, data.outputs, verb="smelt", lots_only=True)
+    return _transform(
+        step, data.inputs, data.outputs, verb="smelt", lots_only=True, reagents_kg=data.reagents_kg
+    )
 
 
 def _lot_create(step: Step) -> Effects:

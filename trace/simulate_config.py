@@ -143,9 +143,7 @@ class SimConfig:
     """Share of events with a reporting deadline (domain.md §2.2) that are reported late."""
     late_working_days: tuple[int, int] = (20, 60)
     """Working days between a late event and its report (always past its deadline)."""
-    anomalies: Mapping[AnomalyKind, int] = field(
-        default_factory=lambda: dict(_DEFAULT_ANOMALIES)
-    )
+    anomalies: Mapping[AnomalyKind, int] = field(default_factory=lambda: dict(_DEFAULT_ANOMALIES))
     batch_days: int = 7
     """Events are uploaded in batches, one per simulated week by default."""
     max_batch: int = 400

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from trace.engine import Tracer
-from trace.projections import Projections
 
 import pytest
 
 from ledger import Log, note, open_store
 from schemas.actors import Role
 from tests.factories import ORIGIN, Scene
+from trace.engine import Tracer
+from trace.projections import Projections
 
 
 def open_tracer(store_url: str, signer: note.Signer) -> Tracer:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from trace.errors import ChainError, CustodyError, InvalidEvent
-from trace.state import HandoverStatus, Status
 
 import pytest
 
@@ -13,6 +11,8 @@ from ledger import note
 from schemas.codes import ProductType
 from tests.factories import T0, Scene
 from tests.trace.conftest import open_tracer
+from trace.errors import ChainError, CustodyError, InvalidEvent
+from trace.state import HandoverStatus, Status
 
 
 def _commission(scene: Scene, product: ProductType = ProductType.PACK, mass: float = 400.0) -> str:

@@ -6,9 +6,6 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from trace.errors import ChainError, InvalidEvent, UnknownActor, UnknownItem
-from trace.rules import ROLES, check_event
-from trace.state import EuStatus, HandoverStatus, ItemKind, Status
 from typing import Any
 
 import pytest
@@ -19,6 +16,9 @@ from schemas.composition import estimate_composition
 from schemas.events import EventType
 from schemas.lots import Material
 from tests.trace.world import CAST, VIN, Sim, body, fake_event_id, lot, refused, snapshot
+from trace.errors import ChainError, InvalidEvent, UnknownActor, UnknownItem
+from trace.rules import ROLES, check_event
+from trace.state import EuStatus, HandoverStatus, ItemKind, Status
 
 NCM = estimate_composition("NCM622", 60)  # 313.8 kg; Li 6.291, Ni 31.923, Co 10.684 kg
 NCM_JSON = NCM.model_dump(mode="json")

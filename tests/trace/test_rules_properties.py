@@ -20,8 +20,6 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from trace.errors import TraceError
-from trace.state import TERMINAL, HandoverStatus, ItemKind, ItemState, Status
 from typing import Any, Protocol, TypeVar
 
 from hypothesis import HealthCheck, given, settings
@@ -32,6 +30,8 @@ from schemas.actors import Role
 from schemas.composition import estimate_composition
 from schemas.events import EventType
 from tests.trace.world import CAST, Sim, body, fake_event_id, lot, snapshot
+from trace.errors import TraceError
+from trace.state import TERMINAL, HandoverStatus, ItemKind, ItemState, Status
 
 _T = TypeVar("_T")
 ACTORS = sorted(CAST)

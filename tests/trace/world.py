@@ -13,9 +13,6 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from trace.errors import CustodyError, MassBalanceError
-from trace.rules import DEFAULT_TOLERANCE, check_event
-from trace.state import Effects, HandoverState, ItemState, MemoryWorld
 from typing import Any
 
 import pytest
@@ -25,6 +22,9 @@ from schemas.actors import Actor, Role
 from schemas.codes import BatteryType, ProductType, generate_code
 from schemas.events import Event, EventData
 from schemas.lots import Material, new_lot_id
+from trace.errors import CustodyError, MassBalanceError
+from trace.rules import DEFAULT_TOLERANCE, check_event
+from trace.state import Effects, HandoverState, ItemState, MemoryWorld
 
 __all__ = [
     "CAST",
