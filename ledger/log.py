@@ -8,6 +8,7 @@ new head in one transaction. A refused batch writes nothing.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -210,12 +211,14 @@ class Log:
         submissions: Sequence[Submission],
         *,
         expect_size: int | None = None,
+        expect_prev: bytes | None = None,
         signatures_checked: bool = False,
     ) -> list[Receipt]:
         """Append a batch atomically: every submission is appended, or none is.
 
-        ``expect_size`` makes the append conditional on the current size (a
-        client that read the head refuses to append after someone else did).
+        ``expect_size`` and ``expect_prev`` (the leaf hash of the last entry)
+        make the append conditional on the head the client saw: if someone else
+        appended meanwhile, :class:`StaleHead` is raised and nothing is written.
         ``signatures_checked`` skips the Ed25519 check for callers that already
         verified each submission against the same key registry.
         """
@@ -238,6 +241,11 @@ class Log:
                 if head.size
                 else GENESIS_PREV
             )
+            if expect_prev is not None and not hmac.compare_digest(expect_prev, prev):
+                raise StaleHead(
+                    f"the last entry's hash is {prev.hex()}, not {expect_prev.hex()}: "
+                    "the log moved since the submitter read it"
+                )
             keyring = Keyring(
                 store.keys_by_id(sorted({c.submission.key_id for c in checked})).values()
             )

@@ -106,6 +106,10 @@ def append(
     ],
     db: DbOption = None,
     log_key: KeyFileOption = None,
+    expect_prev: Annotated[
+        str | None,
+        typer.Option(help="base64 leaf hash of the entry this file must follow (refuses if stale)"),
+    ] = None,
 ) -> None:
     """Append signed submissions in one transaction: all of the file, or nothing on any error."""
     lines = (
@@ -121,9 +125,15 @@ def append(
             submissions.append(parse_submission(line))
         except LedgerError as exc:
             raise _fail(f"line {number}: {exc}") from exc
+    prev = None
+    if expect_prev is not None:
+        try:
+            prev = base64.b64decode(expect_prev, validate=True)
+        except ValueError as exc:
+            raise _fail(f"--expect-prev is not base64: {exc}", 2) from exc
     with open_log(db, log_key) as log:
         first = len(log)
-        log.append(submissions)
+        log.append(submissions, expect_prev=prev)
         typer.echo(f"appended {len(submissions)} entries: {first}..{len(log) - 1}")
 
 

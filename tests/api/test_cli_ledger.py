@@ -133,3 +133,21 @@ def test_revoked_key_cannot_append(tmp_path: Path) -> None:
     result = runner.invoke(app, ["append", str(subs)])
     assert result.exit_code == 1
     assert "revoked" in result.output
+
+
+def test_a_stale_expected_previous_hash_refuses_the_file(tmp_path: Path) -> None:
+    import base64
+
+    from ledger.entry import Entry
+
+    _verifier_key()
+    subs = _signed_lines(tmp_path, 2)
+    stale = base64.b64encode(bytes(32)).decode()
+    result = runner.invoke(app, ["append", str(subs), "--expect-prev", stale])
+    assert result.exit_code == 1
+    assert "the log moved" in result.output
+    export = tmp_path / "e.ndjson"
+    run("export", "--out", str(export))
+    last = Entry.parse(export.read_bytes().splitlines()[-1])
+    fresh = base64.b64encode(last.leaf_hash).decode()
+    assert "appended 2 entries" in run("append", str(subs), "--expect-prev", fresh)

@@ -221,3 +221,13 @@ def test_verify_in_worker_processes_over_several_chunks(log: Log) -> None:
     log.append([submission(signer, i) for i in range(9000)])
     log.checkpoint()
     assert log.verify(workers=2).size == 9002
+
+
+def test_expect_prev_refuses_an_append_after_someone_elses(log: Log) -> None:
+    signer = registered_signer(log)
+    seen = log.entry(len(log) - 1).leaf_hash
+    log.append([submission(signer, 1)], expect_prev=seen)
+    head = log.head()
+    with pytest.raises(StaleHead, match="the log moved"):
+        log.append([submission(signer, 2)], expect_prev=seen)
+    _unchanged(log, head.size, head.root)
