@@ -19,9 +19,8 @@ app.add_typer(events.items_app, name="items")
 @app.command("where")
 def where() -> None:
     """Print where the `trace` and `ledger` packages were imported from."""
-    import trace
-
     import ledger as ledger_pkg
+    import trace
 
     typer.echo(f"trace {trace.__file__}")
     typer.echo(f"ledger {ledger_pkg.__file__}")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from trace.engine import Tracer
-from trace.projections import Projections
 
 from api.settings import Settings
 from ledger import Log, note, open_store
+from trace.engine import Tracer
+from trace.projections import Projections
 
 __all__ = ["load_or_create_log_key", "open_log", "open_tracer", "write_secret"]
 

@@ -261,6 +261,16 @@ class Tracer:
         """Sign an event as its actor would (simulation, tests, custodial keys)."""
         return sign_submission(event.kind, event.body(), key_id=key_id, key=key)
 
+    def receipt(self, actor: str, idempotency_key: str) -> EventReceipt | None:
+        """The receipt of the event an actor recorded under an idempotency key, if any."""
+        self.catch_up()
+        found = self._receipts.get((actor, idempotency_key))
+        if found is None:
+            return None
+        return EventReceipt(
+            found.event_id, found.seq, found.recorded_at, found.late_working_days, True
+        )
+
     # --- history ---
 
     def history(self, item: str) -> list[Entry]:

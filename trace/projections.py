@@ -14,15 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, select
+from sqlalchemy import Engine, Table, create_engine, delete, event, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
 from schemas.actors import Actor, Role
 from schemas.tables import (
     ActorRow,
-    EventItemRow,
-    EventRow,
     HandoverRow,
     ItemRow,
     ProjectionStateRow,
@@ -50,6 +48,10 @@ _TABLES = [
         "trace_projection_state",
     )
 ]
+
+
+def _table(name: str) -> Table:
+    return SQLModel.metadata.tables[name]
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -262,27 +264,27 @@ class Projections:
             ]
         with self.engine.begin() as conn:
             if actor_rows:
-                conn.execute(self._upsert(ActorRow.__table__, ["id"]), actor_rows)
+                conn.execute(self._upsert(_table("trace_actors"), ["id"]), actor_rows)
             if item_rows:
                 conn.execute(
-                    self._upsert(ItemRow.__table__, ["id"], newer="updated_seq"), item_rows
+                    self._upsert(_table("trace_items"), ["id"], newer="updated_seq"), item_rows
                 )
             if handover_rows:
-                stmt = self._upsert(HandoverRow.__table__, ["id"], newer="updated_seq")
+                stmt = self._upsert(_table("trace_handovers"), ["id"], newer="updated_seq")
                 conn.execute(stmt, handover_rows)
             if event_rows:
-                stmt = self._insert(EventRow.__table__).on_conflict_do_nothing()
+                stmt = self._insert(_table("trace_events")).on_conflict_do_nothing()
                 conn.execute(stmt, event_rows)
             if link_rows:
-                stmt = self._insert(EventItemRow.__table__).on_conflict_do_nothing()
+                stmt = self._insert(_table("trace_event_items")).on_conflict_do_nothing()
                 conn.execute(stmt, link_rows)
             state = [{"id": 1, "seq": seq}]
-            stmt = self._upsert(ProjectionStateRow.__table__, ["id"], newer="seq")
+            stmt = self._upsert(_table("trace_projection_state"), ["id"], newer="seq")
             conn.execute(stmt, state)
 
     def receipts(self) -> list[tuple[int, str, str, str, datetime, int | None]]:
         """``(seq, event_id, actor, idempotency_key, recorded_at, late_working_days)`` of every event."""
-        columns = EventRow.__table__.c  # type: ignore[attr-defined]
+        columns = _table("trace_events").c
         query = select(
             columns.seq,
             columns.event_id,
@@ -292,11 +294,14 @@ class Projections:
             columns.late_working_days,
         )
         with self.engine.connect() as conn:
-            return [tuple(row) for row in conn.execute(query)]  # type: ignore[misc]
+            return [
+                (int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5])
+                for r in conn.execute(query)
+            ]
 
     def item_seqs(self, item: str) -> list[int]:
         """Log positions of every event that touched ``item``, oldest first."""
-        columns = EventItemRow.__table__.c  # type: ignore[attr-defined]
+        columns = _table("trace_event_items").c
         query = select(columns.seq).where(columns.item == item).order_by(columns.seq)
         with self.engine.connect() as conn:
             return [int(row[0]) for row in conn.execute(query)]

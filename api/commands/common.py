@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from trace.engine import Tracer
-from trace.errors import TraceError
 
 import typer
 
 from api.runtime import open_tracer
 from api.settings import get_settings
 from ledger import LedgerError
+from trace.engine import Tracer
+from trace.errors import TraceError
 
 __all__ = ["fail", "tracer"]
 
