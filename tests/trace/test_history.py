@@ -45,7 +45,7 @@ def test_an_omitted_or_reordered_event_breaks_the_chain(scene: Scene, damage) ->
     code = _lived(scene)
     entries, bundle = scene.tracer.history_proof(code)
     key = scene.tracer.log.signer.verifier.to_string()  # type: ignore[union-attr]
-    with pytest.raises(ChainError, match="missing or reordered|previous event"):
+    with pytest.raises(ChainError, match=r"missing or reordered|previous event"):
         verify_history(code, damage([e.raw for e in entries]), bundle, key)
 
 
