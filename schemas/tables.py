@@ -15,6 +15,8 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "ActorRow",
+    "ApiKeyRow",
+    "CustodialKeyRow",
     "EventItemRow",
     "EventRow",
     "HandoverRow",
@@ -114,3 +116,28 @@ class ProjectionStateRow(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     seq: int
+
+
+class ApiKeyRow(SQLModel, table=True):
+    """An API key: shown once, stored as a SHA-256 of its secret part."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)
+    actor_id: str | None = Field(default=None, index=True, max_length=64)  # None: an admin key
+    label: str = ""
+    secret_sha256: str = Field(max_length=64)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class CustodialKeyRow(SQLModel, table=True):
+    """A signing key the service holds for an actor without one, encrypted at rest (AES-GCM)."""
+
+    __tablename__ = "custodial_keys"
+
+    key_id: str = Field(primary_key=True, max_length=200)
+    actor_id: str = Field(index=True, max_length=64)
+    nonce: bytes
+    ciphertext: bytes
+    created_at: datetime

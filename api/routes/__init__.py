@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; thin — the work happens in ``trace`` and ``ledger``."""
