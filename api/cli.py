@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.commands import actors, code, events, ledger
+from api.commands import actors, code, events, ledger, service
 
 app = typer.Typer(
     no_args_is_help=True, help="suyuan: traceability for power batteries and scrap metal"
@@ -14,6 +14,9 @@ app.add_typer(code.app, name="code")
 app.add_typer(actors.app, name="actors")
 app.add_typer(events.app, name="events")
 app.add_typer(events.items_app, name="items")
+app.add_typer(service.app, name="db")
+app.add_typer(service.admin_app, name="admin")
+app.command("serve")(service.serve)
 
 
 @app.command("where")

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from api.custodial import CustodialKeys
 from api.keys import KeyStore
+from api.migrate import upgrade
 from api.runtime import open_tracer
 from api.settings import Settings
 from trace.engine import Tracer
@@ -57,6 +58,7 @@ class Services:
 
     @classmethod
     def start(cls, settings: Settings) -> Services:
+        upgrade(settings.database_url)  # schema migrations run at start-up
         tracer = open_tracer(settings)
         return cls(
             settings=settings,

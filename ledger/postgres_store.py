@@ -22,7 +22,7 @@ from ledger.store import (
     key_from_row,
 )
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "ledger_ddl"]
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (
@@ -60,6 +60,16 @@ def _triggers() -> list[str]:
     return statements
 
 
+def ledger_ddl() -> list[tuple[str, tuple[bytes, ...] | None]]:
+    """Every statement that creates the log's tables and triggers (idempotent), with parameters."""
+    head = "INSERT INTO ledger_head (id, size, root) VALUES (1, 0, %s) ON CONFLICT DO NOTHING"
+    out: list[tuple[str, tuple[bytes, ...] | None]] = [("SELECT pg_advisory_xact_lock(6962)", None)]
+    out += [(statement, None) for statement in _SCHEMA]
+    out.append((head, (EMPTY_ROOT,)))
+    out += [(statement, None) for statement in _triggers()]
+    return out
+
+
 class PostgresStore(LogStore):
     """A log in a PostgreSQL database (the URL may set ``search_path`` via ``options``)."""
 
@@ -70,16 +80,10 @@ class PostgresStore(LogStore):
 
     def create(self) -> None:
         with self._lock, self._conn.transaction():
-            # Serialise concurrent first starts: CREATE ... IF NOT EXISTS is not race-free.
-            self._conn.execute("SELECT pg_advisory_xact_lock(6962)")
-            for statement in _SCHEMA:
-                self._conn.execute(statement)
-            self._conn.execute(
-                "INSERT INTO ledger_head (id, size, root) VALUES (1, 0, %s) ON CONFLICT DO NOTHING",
-                (EMPTY_ROOT,),
-            )
-            for statement in _triggers():
-                self._conn.execute(statement)
+            # The advisory lock (first statement) serialises concurrent first starts:
+            # CREATE ... IF NOT EXISTS is not race-free.
+            for statement, params in ledger_ddl():
+                self._conn.execute(statement, params)
 
     def close(self) -> None:
         with self._lock:

@@ -23,7 +23,7 @@ from ledger.store import (
     key_from_row,
 )
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "ledger_ddl"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,15 @@ def _triggers() -> list[str]:
     return statements
 
 
+def ledger_ddl() -> list[tuple[str, tuple[bytes, ...] | None]]:
+    """Every statement that creates the log's tables and triggers (idempotent), with parameters."""
+    out: list[tuple[str, tuple[bytes, ...] | None]] = []
+    for statement in _SCHEMA:
+        out.append((statement, (EMPTY_ROOT,) if "?" in statement else None))
+    out += [(statement, None) for statement in _triggers()]
+    return out
+
+
 class SQLiteStore(LogStore):
     """A log in one SQLite file (or ``:memory:``)."""
 
@@ -85,10 +94,8 @@ class SQLiteStore(LogStore):
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _SCHEMA:
-                    self._conn.execute(statement, (EMPTY_ROOT,) if "?" in statement else ())
-                for statement in _triggers():
-                    self._conn.execute(statement)
+                for statement, params in ledger_ddl():
+                    self._conn.execute(statement, params or ())
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
