@@ -330,15 +330,14 @@ def bench_ledger(full: bool) -> None:
 def _domain_world(url: str, n: int) -> tuple[object, list[list[Submission]]]:
     """A tracer with two actors and 3n pre-signed events (commission, handover, accept) in phases."""
     import random
-    from trace.engine import Tracer
-    from trace.projections import Projections
-
-    from schemas.epcis import event_id
 
     from ledger import open_store
     from schemas.actors import Actor, Role
     from schemas.codes import generate_code
+    from schemas.epcis import event_id
     from schemas.events import Event
+    from trace.engine import Tracer
+    from trace.projections import Projections
 
     log = Log.create(open_store(url), signer=note.Signer.generate("bench-log"))
     tracer = Tracer(log, Projections(url))
