@@ -3,13 +3,14 @@
 :class:`SimConfig` is a frozen value; :meth:`SimConfig.small` (about 200 packs, seconds)
 and :meth:`SimConfig.demo` (about 10,000 packs, 20 organisations, five years) are the
 presets. Recovery efficiencies default to China's 2024 norms for recyclers
-(《新能源汽车废旧动力电池综合利用行业规范条件（2024年本）》, domain.md §2.4: Li ≥ 90 %,
+(新能源汽车废旧动力电池综合利用行业规范条件 2024年本, domain.md §2.4: Li ≥ 90 %,
 Ni/Co/Mn ≥ 98 %; Cu/Al ≥ 98 % from the August 2024 draft). The retirement threshold
 brackets the 80 % of GB/T 34015.4-2021's rationale (domain.md §1.5).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -132,9 +133,8 @@ class SimConfig:
     second_life_years: tuple[float, float] = (1.0, 3.0)
     second_life_soh_decline_pct_per_year: tuple[float, float] = (2.0, 4.0)
     recovery: Mapping[Element, float] = field(default_factory=lambda: dict(DEFAULT_RECOVERY))
-    recycled_content: bool = False
-    """Build new packs from recycled lots (``CommissionData.materials``); off until the
-    custody rules check commissions that consume lots."""
+    recycled_content: bool = True
+    """Build new packs from recycled lots (``CommissionData.materials``)."""
     recycled_pack_share: float = 0.3
     """Share of new packs built with recycled lots, when the maker holds any."""
     recycled_element_share: tuple[float, float] = (0.05, 0.2)
@@ -216,6 +216,10 @@ class SimConfig:
         if sum(self.chemistry_mix.values()) <= 0:
             raise ValueError("chemistry_mix needs a positive weight")
 
+    def __hash__(self) -> int:
+        # The mappings make the generated hash fail; the JSON form is the config's identity.
+        return hash(json.dumps(self.as_dict(), sort_keys=True))
+
     @property
     def years(self) -> range:
         """The simulated calendar years."""
@@ -235,7 +239,7 @@ class SimConfig:
 
     @classmethod
     def small(cls, **changes: Any) -> SimConfig:
-        """About 200 packs and 8 organisations over 2021-2026; runs in seconds.
+        """About 200 packs and 9 organisations over 2021-2026; runs in seconds.
 
         Packs age fast so that every stage (collection, cascade use, recycling, leaks and
         the injected anomalies) occurs within the six years.

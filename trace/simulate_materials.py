@@ -1,20 +1,16 @@
-"""Material flows of the fleet simulator: what dismantling, recycling and smelting yield, in kg.
+"""Material flows of the fleet simulator: what dismantling, refining and smelting yield, in kg.
 
 A pack's element masses come from :func:`schemas.composition.estimate_composition`. A
-recycler takes a pack apart one of two ways (:class:`Route`):
-
-* **dismantle** (GB/T 33598): the pack becomes a black-mass lot (cathode and anode powder:
-  every element but Cu and Al), Cu and Al foil-scrap lots and a steel-scrap lot (casing and
-  structure); the black mass is then recycled into refined products;
-* **direct**: the whole pack is shredded and leached in one recycling step into refined
-  products and Cu and Al scrap.
+recycler dismantles it (GB/T 33598) into a black-mass lot (cathode and anode powder: every
+element but Cu and Al), Cu and Al foil-scrap lots and a steel-scrap lot (casing and
+structure), then refines the black mass into products.
 
 Refined products are the pure compounds of :class:`schemas.lots.Material` (Li2CO3,
 NiSO4·6H2O, CoSO4·7H2O, MnSO4·H2O), so a lot weighs its element content divided by the
-element's mass fraction. The sulphate hydrates weigh several times their metal — reagents
-and water join in the leaching — and the custody rules bound a step's outputs by its inputs
-without counting reagents, so NCM black mass cannot be refined in a step of its own; such
-packs take the direct route (:func:`choose_route`).
+element's mass fraction: the sulphate hydrates weigh several times their metal. The acid,
+carbonate and water that join the metal are declared as the step's reagents
+(``RecycleData.reagents_kg``), with an excess (:data:`REAGENT_EXCESS`) for what leaves in
+the process liquor.
 """
 
 from __future__ import annotations
@@ -22,25 +18,24 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Final
 
 from schemas.composition import CATHODE_FORMULAS, Composition, Element, mass_fractions
 from schemas.lots import Lot, Material
 
 __all__ = [
+    "DISMANTLE_LOSS_FACTOR",
     "LOW_RECOVERY_FACTOR",
     "OVER_RECOVERY_RATIO",
     "PRODUCTS",
+    "REAGENT_EXCESS",
     "SCRAP_METALS",
     "HeldLot",
     "LotSpec",
-    "Route",
     "black_mass",
-    "choose_route",
     "dismantle_outputs",
-    "direct_outputs",
     "product_lots",
+    "reagents_kg",
     "smelt_output",
     "take_recycled",
     "total_kg",
@@ -73,6 +68,8 @@ OVER_RECOVERY_RATIO: Final = 1.003
 0.5 % tolerance, impossible in fact."""
 DISMANTLE_LOSS_FACTOR: Final = 0.5
 """An implausible dismantling reports half the black mass it should."""
+REAGENT_EXCESS: Final = 1.5
+"""Reagents used per kg that ends up in the products (the rest leaves in the liquor)."""
 _GRAM: Final = 1000.0
 
 
@@ -82,13 +79,6 @@ def _floor_kg(kg: float) -> float:
 
 def _ceil_kg(kg: float) -> float:
     return math.ceil(kg * _GRAM - 1e-6) / _GRAM
-
-
-class Route(StrEnum):
-    """How a recycler takes a pack apart."""
-
-    DISMANTLE = "dismantle"
-    DIRECT = "direct"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,25 +155,10 @@ def dismantle_outputs(
     ]
 
 
-def direct_outputs(composition: Composition, ratios: Mapping[Element, float]) -> list[LotSpec]:
-    """Refined products and Cu and Al scrap from shredding and leaching a whole pack."""
-    return product_lots(composition.content_kg, ratios) + _scrap_lots(
-        composition.content_kg, ratios
-    )
-
-
-def choose_route(composition: Composition, ratios: Mapping[Element, float]) -> Route | None:
-    """The route whose outputs weigh no more than their inputs, or ``None`` if neither does.
-
-    Dismantling is preferred; it works when the black mass outweighs its refined products
-    (LFP, whose only product is lithium carbonate).
-    """
-    bm = black_mass(composition)
-    if total_kg(product_lots(bm.content_kg, ratios)) <= bm.mass_kg:
-        return Route.DISMANTLE
-    if total_kg(direct_outputs(composition, ratios)) <= composition.mass_kg:
-        return Route.DIRECT
-    return None
+def reagents_kg(products: Sequence[LotSpec]) -> float:
+    """Process chemicals a refining step declares: what joins the metal, with the excess."""
+    joined = sum(lot.mass_kg - sum(lot.content_kg.values()) for lot in products)
+    return _ceil_kg(joined * REAGENT_EXCESS)
 
 
 def smelt_output(material: Material, inputs: Sequence[LotSpec]) -> LotSpec:
@@ -199,21 +174,27 @@ def smelt_output(material: Material, inputs: Sequence[LotSpec]) -> LotSpec:
 
 @dataclass(slots=True)
 class HeldLot:
-    """A refined lot a battery maker holds, and how much of it is left to build with."""
+    """A refined lot a battery maker holds, and how much of it is left to build with.
+
+    ``remaining_kg`` follows the lot's recorded mass exactly as the custody rules reduce it;
+    ``consumed`` is set when a take leaves no more than the rules' tolerance of it.
+    """
 
     id: str
     element: Element
     fraction: float  # kg of the element per kg of lot
     remaining_kg: float
+    consumed: bool = False
 
 
 def take_recycled(
-    pack: Mapping[Element, float], held: Sequence[HeldLot], share: float
+    pack: Mapping[Element, float], held: Sequence[HeldLot], share: float, *, tolerance: float
 ) -> tuple[dict[str, float], dict[Element, float]]:
     """Take ``share`` of each of the pack's Li, Ni, Co and Mn from ``held`` lots, oldest first.
 
     Returns the kg taken from each lot and the element kg those bring; the lots'
-    ``remaining_kg`` go down. An element the maker holds no lot of is simply not taken.
+    ``remaining_kg`` go down, and a lot left with at most ``tolerance`` of what it held is
+    ``consumed`` (as the rules decide). An element the maker holds no lot of is not taken.
     """
     taken: dict[str, float] = {}
     brought: dict[Element, float] = {}
@@ -222,12 +203,14 @@ def take_recycled(
         for lot in held:
             if need <= 0:
                 break
-            if lot.element is not element or lot.remaining_kg <= 0:
+            if lot.element is not element or lot.consumed:
                 continue
             kg = _floor_kg(min(lot.remaining_kg, need / lot.fraction))
             if kg <= 0:
                 continue
-            lot.remaining_kg = _floor_kg(lot.remaining_kg - kg)
+            left = max(lot.remaining_kg - kg, 0.0)
+            lot.consumed = left <= lot.remaining_kg * tolerance
+            lot.remaining_kg = left
             taken[lot.id] = kg
             brought[element] = brought.get(element, 0.0) + kg * lot.fraction
             need -= kg * lot.fraction

@@ -16,14 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
-from trace.simulate_config import AnomalyKind, SimConfig
-from trace.simulate_materials import OVER_RECOVERY_RATIO, PRODUCTS, Route, choose_route
-from trace.simulate_world import CST, SimulationError
 from typing import Final
 
 from schemas.codes import BatteryType, ProductType, generate_code
-from schemas.composition import Chemistry, Composition, Element, estimate_composition
+from schemas.composition import Chemistry, Composition, estimate_composition
 from schemas.events import NewUse
+from trace.simulate_config import AnomalyKind, SimConfig
+from trace.simulate_world import CST
 
 __all__ = [
     "CODE_DAY_MAX",
@@ -124,7 +123,6 @@ class PackPlan:
     cascade: CascadePlan | None
     recycler: int
     recycle_delay: timedelta  # at the recycler -> dismantle or recycle
-    route: Route
     anomaly: AnomalyKind | None = None
 
     def soh(self, since_install: timedelta) -> float:
@@ -180,8 +178,6 @@ class _Drawer:
         chemistries = list(config.chemistry_mix)
         self.chemistries = chemistries
         self.weights = [config.chemistry_mix[c] for c in chemistries]
-        ratios = {e: r for e, r in config.recovery.items()}
-        self.ratios = ratios
 
     def u(self, bounds: tuple[float, float]) -> float:
         return self.rng.uniform(*bounds)
@@ -253,12 +249,6 @@ class _Drawer:
         decline, life, reason = self.life()
         fate = self.fate()
         cascade = self.cascade(fate, max(0.0, _FULL_SOH - decline * (life / _YEAR)))
-        route = choose_route(composition, self.ratios)
-        if route is None:
-            raise SimulationError(
-                f"a {energy:g} kWh {chemistry.value} pack cannot be recycled within the rules' "
-                "mass balance at these recovery efficiencies"
-            )
         return PackPlan(
             index=index,
             code=self.code(maker, codes[maker], chemistry, commissioned),
@@ -280,7 +270,6 @@ class _Drawer:
             cascade=cascade,
             recycler=rng.randrange(self.counts["recyclers"]),
             recycle_delay=_days(rng, 5, 45),
-            route=route,
         )
 
 
@@ -306,7 +295,6 @@ def _place_anomalies(
     config: SimConfig, plans: list[PackPlan], end: datetime, rng: random.Random
 ) -> list[PackPlan]:
     chosen: dict[int, AnomalyKind] = {}
-    over = {e: OVER_RECOVERY_RATIO if e in PRODUCTS else r for e, r in config.recovery.items()}
     done = [p for p in plans if p.fate is Fate.COLLECTED and p.milestones()[2] <= end - _MARGIN]
     eligible: dict[AnomalyKind, list[PackPlan]] = {
         AnomalyKind.STALLED: [
@@ -316,11 +304,9 @@ def _place_anomalies(
             and p.cascade is None
             and p.milestones()[1] <= end - STALL_MIN - _MARGIN
         ],
-        AnomalyKind.DISMANTLE_LOSS: [p for p in done if p.route is Route.DISMANTLE],
+        AnomalyKind.DISMANTLE_LOSS: done,
         AnomalyKind.LOW_RECOVERY: done,
-        AnomalyKind.OVER_RECOVERY: [
-            p for p in done if choose_route(p.composition, over) is p.route
-        ],
+        AnomalyKind.OVER_RECOVERY: done,
     }
     for kind, candidates in eligible.items():
         free = [p.index for p in candidates if p.index not in chosen]

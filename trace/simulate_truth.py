@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from trace.simulate_config import AnomalyKind
+
 __all__ = [
     "Anomaly",
     "ElementFlow",
@@ -95,7 +97,8 @@ class ScrapYear:
     ``produced_kg``/``produced_lots``: scrap lots recyclers made (dismantle or recycle
     outputs). ``delivered_kg``: scrap lots scrap processors accepted. ``smelted_kg``:
     scrap lots consumed by smelting (lot_smelt inputs). ``output_kg``: recycled-metal lots
-    the smelting made.
+    the smelting made (they keep the scrap material: :class:`schemas.lots.Material` has no
+    secondary copper, aluminium or steel).
     """
 
     produced_lots: int = 0
@@ -110,7 +113,7 @@ class RecycledContent:
     """A new pack built with recycled lots (``CommissionData.materials``).
 
     ``lots``: kg taken from each refined lot. ``recycled_kg``: element kg those bring (kg
-    taken × the lot's element share). ``pack_kg``: the element kg of the pack's
+    taken times the lot's element share). ``pack_kg``: the element kg of the pack's
     composition. ``share``: ``recycled_kg / pack_kg`` per element — the pack's recycled
     content (EU 2023/1542 Art. 8, domain.md §3.4), all of it post-consumer.
     """
@@ -142,9 +145,10 @@ class Anomaly:
 class LateReport:
     """An event recorded after its deadline (domain.md §2.2, :mod:`trace.deadlines`).
 
-    ``delay_working_days``: working days from the event to its recording, as the simulator
-    chose it. ``late_working_days``: working days past the deadline, what the receipt
-    says. Times are ISO 8601.
+    ``delay_working_days``: working days from the event to its recording (the simulator
+    draws it from ``SimConfig.late_working_days``, past the deadline). ``late_working_days``:
+    working days past the deadline, what the receipt says: the delay less the deadline's
+    working days. Times are ISO 8601 (``recorded_at`` is the simulated clock, UTC).
     """
 
     actor: str
@@ -273,7 +277,10 @@ class TruthBuilder:
         self.anomalies.append((when, anomaly))
 
     def build(self, **fields: Any) -> GroundTruth:
-        """The frozen ground truth; ``fields`` supplies what the run knows at its end."""
+        """The frozen ground truth; ``fields`` supplies what the run knows at its end.
+
+        Each of ``fields["late_reports"]`` becomes a ``late_report`` anomaly too.
+        """
         producers = {
             p: {y: _producer_year(v) for y, v in sorted(years.items())}
             for p, years in sorted(self.producers.items())
@@ -293,6 +300,16 @@ class TruthBuilder:
             m: {y: _scrap_year(v) for y, v in sorted(years.items())}
             for m, years in sorted(self.scrap.items())
         }
+        late_reports: Mapping[str, LateReport] = fields["late_reports"]
+        for eid, late in late_reports.items():
+            detail: dict[str, float | str] = {
+                "delay_working_days": late.delay_working_days,
+                "late_working_days": late.late_working_days,
+            }
+            anomaly = Anomaly(
+                AnomalyKind.LATE_REPORT.value, late.items, (late.actor,), (eid,), detail
+            )
+            self.anomaly(late.event_time, anomaly)
         ordered = tuple(a for _, a in sorted(self.anomalies, key=lambda pair: pair[0]))
         return GroundTruth(
             producers=producers,

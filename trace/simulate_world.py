@@ -18,11 +18,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, timezone
-from trace.deadlines import DEADLINES, add_working_days, lateness
-from trace.engine import Tracer
-from trace.errors import TraceError
-from trace.projections import Projections
-from trace.simulate_truth import LateReport
 from typing import Final
 
 from ledger import Log, note, open_store
@@ -46,16 +41,29 @@ from schemas.events import (
     RetireData,
     is_lot_id,
 )
+from trace.deadlines import (
+    DEADLINES,
+    HolidayCalendar,
+    add_working_days,
+    lateness,
+    working_days_between,
+)
+from trace.engine import Tracer
+from trace.errors import TraceError
+from trace.projections import Projections
+from trace.simulate_truth import LateReport
 
 __all__ = [
     "CST",
     "SIM_EPOCH",
     "SIM_ORIGIN",
     "Emitter",
+    "LateDecision",
     "SimActor",
     "SimClock",
     "SimProgress",
     "SimulationError",
+    "actor_code",
     "open_simulation_tracer",
     "register_cast",
 ]
@@ -94,6 +102,9 @@ class SimClock:
         """The simulated time (UTC)."""
         return self._now
 
+    def __call__(self) -> datetime:
+        return self._now
+
     def advance_to(self, moment: datetime) -> None:
         """Move the clock to ``moment`` if that is later; it never runs backwards."""
         self._now = max(self._now, moment.astimezone(UTC))
@@ -105,15 +116,18 @@ def open_simulation_tracer(
     clock: SimClock,
     signer: note.Signer | None = None,
     origin: str = SIM_ORIGIN,
+    calendar: HolidayCalendar | None = None,
 ) -> Tracer:
     """A log and a tracer on ``url`` whose recorded times come from ``clock``.
 
     ``url`` is a SQLite path (or ``sqlite:///PATH``) or a ``postgresql://`` URL; the log
-    key is generated unless ``signer`` is given.
+    key is generated unless ``signer`` is given. ``calendar`` counts the working days of
+    reporting deadlines (the tracer's default, Monday to Friday, unless given; e.g.
+    :func:`trace.deadlines.prc_calendar`).
     """
     log_signer = signer or note.Signer.generate("suyuan-sim-log")
     log = Log.create(open_store(url), signer=log_signer, origin=origin, clock=clock.now)
-    return Tracer(log, Projections(url), clock=clock.now)
+    return Tracer(log, Projections(url), clock=clock.now, calendar=calendar)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +167,8 @@ _VIN_ALPHABET: Final = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 _CODE_LEADS: Final[Mapping[Role, str]] = {Role.BATTERY_MAKER: "B", Role.CASCADE_OPERATOR: "T"}
 
 
-def _actor_code(role: Role, number: int) -> str:
+def actor_code(role: Role, number: int) -> str:
+    """The manufacturer code (battery makers, cascade operators) or VIN prefix (automakers)."""
     if role is Role.AUTOMAKER:
         return "L" + _VIN_ALPHABET[number // len(_VIN_ALPHABET)] + _VIN_ALPHABET[number]
     lead = _CODE_LEADS.get(role)
@@ -177,7 +192,7 @@ def register_cast(
             )
             signer = note.Signer.generate(actor.id)
             tracer.register_actor(actor, [signer.verifier.to_string()])
-            cast.setdefault(role, []).append(SimActor(actor, signer, _actor_code(role, number)))
+            cast.setdefault(role, []).append(SimActor(actor, signer, actor_code(role, number)))
     return cast
 
 
@@ -196,7 +211,6 @@ class _Pending:
     event_id: str
     submission: Submission
     actor: SimActor
-    delay: int = 0  # working days a late report is held back
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +250,6 @@ class Emitter:
         self._batch: list[_Pending] = []
         self._deferred: list[tuple[datetime, int, _Pending]] = []
         self._held: dict[str, datetime] = {}  # item -> when its held-back event is reported
-        self._resync: set[str] = set()  # lots whose head the engine decides (commission)
         self._serial = 0
 
     # --- building events ---
@@ -244,11 +257,6 @@ class Emitter:
     def emit(self, actor: SimActor, when: datetime, data: EventData) -> str:
         """Sign ``data`` as ``actor`` at ``when``; return the event id. May defer or flush."""
         items = data.items()
-        if any(item in self._resync for item in items):
-            self.flush(when)
-        for item in items:
-            if item in self._held:
-                raise SimulationError(f"{item} is touched while its last event is held back")
         self._serial += 1
         event = Event(
             actor=actor.id,
@@ -263,45 +271,43 @@ class Emitter:
         pending = _Pending(
             event, eid, self.tracer.sign(event, key_id=signer.key_id, key=signer.private_key), actor
         )
-        materials = {m.item for m in data.materials} if isinstance(data, CommissionData) else set()
         for item in items:
-            if item in materials:
-                self._resync.add(item)  # whether a commission moves a lot's head is the rule's
-            else:
-                self.heads[item] = eid
+            self.heads[item] = eid
         self._model(data, eid)
         self.counts[event.type.value] += 1
-        report_at, pending.delay = self._report_time(actor, event)
+        report_at = self._report_time(actor, event)
+        held = self.held_until(items)
+        if held is not None:  # an event on a held-back item is reported with it, after it
+            report_at = held if report_at is None else max(report_at, held)
         if report_at is None:
             self._batch.append(pending)
             if len(self._batch) >= self.max_batch:
                 self.flush(when)
         else:
             heapq.heappush(self._deferred, (report_at, self._serial, pending))
-            for item in items:
-                self._held[item] = report_at
+            self._held.update(dict.fromkeys(items, report_at))
         return eid
 
-    def _report_time(self, actor: SimActor, event: Event) -> tuple[datetime | None, int]:
-        """When an event with a deadline is reported if it is to be late, and the delay."""
+    def _report_time(self, actor: SimActor, event: Event) -> datetime | None:
+        """When an event with a deadline is reported, if it is chosen to be late.
+
+        The delay is drawn from the config's range of working days, and always passes the
+        deadline; no report is held past the end of the simulation.
+        """
         rule = DEADLINES.get((actor.role, event.type))
         late = self.late
         if rule is None or late.share <= 0 or late.rng.random() >= late.share:
-            return None, 0
+            return None
         low, high = late.working_days
         delay = late.rng.randint(max(low, rule.working_days + 1), max(high, rule.working_days + 1))
         day = add_working_days(event.event_time.date(), delay, self.tracer.calendar)
         report_at = datetime.combine(day, _REPORT_HOUR, tzinfo=event.event_time.tzinfo)
-        if report_at > late.last_report:
-            return None, 0
-        return report_at, delay
+        return None if report_at > late.last_report else report_at
 
     def _model(self, data: EventData, eid: str) -> None:
         """The status each touched item should now have (the rules' outcome as intended)."""
         status = self.status
-        if isinstance(data, CommissionData):
-            status[data.item] = "in_stock"
-        elif isinstance(data, RemoveData):
+        if isinstance(data, CommissionData | RemoveData):
             status[data.item] = "in_stock"
         elif isinstance(data, InstallData):
             status[data.item] = "installed"
@@ -347,14 +353,17 @@ class Emitter:
         recorded = self.clock.now()
         for p in due:
             for item in p.event.items():
-                self._held.pop(item, None)
+                if self._held.get(item, at) <= at:
+                    self._held.pop(item, None)
             self._note_late(p, recorded)
 
     def _note_late(self, p: _Pending, recorded: datetime) -> None:
-        role, kind = p.actor.role, p.event.type
-        late = lateness(role, kind, p.event.event_time, recorded, self.tracer.calendar)
-        if late is None:  # cannot happen: the delay always passes the deadline
-            raise SimulationError(f"held-back event {p.event_id} was recorded on time")
+        role, kind, when = p.actor.role, p.event.type, p.event.event_time
+        calendar = self.tracer.calendar
+        late = lateness(role, kind, when, recorded, calendar)
+        if late is None:  # held back only with another event, and within its own deadline
+            return
+        delay = working_days_between(when.date(), recorded.astimezone(when.tzinfo).date(), calendar)
         self.late_reports[p.event_id] = LateReport(
             actor=p.actor.id,
             role=role.value,
@@ -362,7 +371,7 @@ class Emitter:
             items=tuple(p.event.items()),
             event_time=p.event.event_time.isoformat(),
             recorded_at=recorded.isoformat(),
-            delay_working_days=p.delay,
+            delay_working_days=delay,
             late_working_days=late.working_days,
         )
 
@@ -380,16 +389,18 @@ class Emitter:
                     f"the engine gave {p.event.type.value} event {receipt.event_id}, "
                     f"the simulator computed {p.event_id}"
                 )
-        for lot in self._resync:
-            state = self.tracer.world.item(lot)
-            if state is not None:
-                self.heads[lot] = state.head
-        self._resync.clear()
         if self.progress is not None:
             start, end = self.span
             now = self.clock.now()
             share = (now - start) / (end - start)
             self.progress(SimProgress(now, self.events, min(1.0, max(0.0, share))))
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """Items by kind (``pack``, ``lot``) and the status the simulator left them in."""
+        counts: dict[str, Counter[str]] = {}
+        for item, status in self.status.items():
+            counts.setdefault("lot" if is_lot_id(item) else "pack", Counter())[status] += 1
+        return {kind: dict(sorted(c.items())) for kind, c in sorted(counts.items())}
 
     @property
     def events(self) -> int:
