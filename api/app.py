@@ -10,7 +10,19 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api.errors import install_problem_handlers
 from api.middleware import BodyLimitMiddleware, TimeoutMiddleware
-from api.routes import admin, events, health, items, ledger
+from api.routes import (
+    admin,
+    analytics,
+    bulk,
+    events,
+    handovers,
+    health,
+    items,
+    labels,
+    ledger,
+    operations,
+    passport,
+)
 from api.services import Services
 from api.settings import Settings, get_settings
 
@@ -54,6 +66,18 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
         )
     app.include_router(health.router)
-    for router in (admin.router, items.router, events.router, ledger.router):
+    app.include_router(passport.public_router)  # /p/{code}: what a phone opens
+    for router in (
+        admin.router,
+        items.router,
+        events.router,
+        handovers.router,
+        operations.router,
+        bulk.router,
+        ledger.router,
+        analytics.router,
+        labels.router,
+        passport.router,
+    ):
         app.include_router(router, prefix=f"/{API_VERSION}")
     return app

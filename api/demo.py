@@ -1,100 +1,229 @@
-"""``scripts/demo``: build an embedded log of signed battery events, checkpoint it and verify it offline."""
+"""``scripts/demo``: a simulated world of 10,000 packs on the embedded log, then the service.
+
+The first run simulates five years of a fleet (about 70,000 signed events, 20
+organisations in six provinces: sales, use, retirement, collection with leakage,
+cascade use, dismantling, recycling, smelting, recycled material in new packs)
+into ``var/demo/suyuan.db``; later runs reuse it unless ``--fresh``. It then
+prints the headline rates and the signed checkpoint, verifies an export of the
+log offline, and serves the API and the web pages on 127.0.0.1 with an API key
+per role. ``--check`` does everything but serve.
+"""
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
-import random
 import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-from api.settings import DEFAULT_VAR
-from ledger import Log, note
-from ledger.entry import sign_submission
+from api.settings import DEFAULT_VAR, Settings
+from ledger import note
 from ledger.export import export_log, verify_export
-from ledger.sqlite_store import SQLiteStore
+from schemas.actors import Role
 
 DEMO_DIR = DEFAULT_VAR / "demo"
 ORIGIN = "suyuan.demo/log"
-ACTORS = [
-    ("catl-ningde", "battery_maker", "350000"),
-    ("byd-shenzhen", "automaker", "440000"),
-    ("guangzhou-collect-01", "collector", "440000"),
-    ("hunan-brunp", "recycler", "430000"),
-    ("jiangsu-storage-02", "cascade_operator", "320000"),
-]
-PACKS = 500
+_BAR = 32
 
 
-def _say(message: str) -> None:
+def _say(message: str = "") -> None:
     sys.stdout.write(message + "\n")
     sys.stdout.flush()
 
 
-def _build(path: Path, rng: random.Random) -> Log:
-    log_signer = note.Signer.generate("suyuan.demo-log")
-    key_file = os.open(DEMO_DIR / "log.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(key_file, "w") as f:
-        f.write(log_signer.to_string() + "\n")
-    log = Log.create(SQLiteStore(path), signer=log_signer, origin=ORIGIN)
-    signers = {}
-    for name, role, region in ACTORS:
-        signer = note.Signer.generate(name)
-        log.register_key(signer.verifier.to_string(), owner=f"{name} ({role}, {region})")
-        signers[role] = signer
-    steps = [
-        ("battery_maker", "pack.commission", "commissioning"),
-        ("automaker", "pack.install", "installing"),
-        ("collector", "pack.collect", "collecting"),
-        ("recycler", "pack.recycle", "recycling"),
-    ]
-    batch = []
-    for i in range(PACKS):
-        code = f"001PEAB{i:07d}G1C{i + 1:07d}"
-        for role, kind, biz_step in steps:
-            signer = signers[role]
-            body = {"pack": code, "bizStep": biz_step, "mass_kg": 380 + rng.randrange(60)}
-            batch.append(sign_submission(kind, body, key_id=signer.key_id, key=signer.private_key))
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.started = time.perf_counter()
+        self.last_tenth = -1
+
+    def __call__(self, progress: Any) -> None:
+        fraction = min(max(float(progress.fraction), 0.0), 1.0)
+        elapsed = time.perf_counter() - self.started
+        filled = int(fraction * _BAR)
+        line = (
+            f"[{'#' * filled}{'.' * (_BAR - filled)}] {fraction:6.1%}  "
+            f"{progress.events:>7,} events  {progress.simulated:%Y-%m}  {elapsed:5.0f} s"
+        )
+        if self.tty:
+            sys.stderr.write("\r" + line)
+            sys.stderr.flush()
+        elif int(fraction * 10) != self.last_tenth:
+            self.last_tenth = int(fraction * 10)
+            sys.stderr.write(line + "\n")
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def _build(url: str, signer: note.Signer) -> dict[str, Any]:
+    """Simulate the demo world; return what later runs need (keys, a sample pack)."""
+    from trace.simulate import SimClock, SimConfig, open_simulation_tracer, simulate
+
+    tracer = open_simulation_tracer(url, clock=SimClock(), signer=signer, origin=ORIGIN)
+    bar = _ProgressBar()
     started = time.perf_counter()
-    log.append(batch)
-    elapsed = time.perf_counter() - started
-    _say(f"appended {len(batch)} signed events for {PACKS} packs in {elapsed:.2f} s")
-    return log
+    try:
+        truth = simulate(tracer, SimConfig.demo(), progress=bar)
+        bar.done()
+        elapsed = time.perf_counter() - started
+        _say(
+            f"simulated {truth.events:,} events in {elapsed:.0f} s ({truth.events / elapsed:,.0f}/s)"
+        )
+        sample = _sample_pack(tracer)
+    finally:
+        tracer.close()
+    return {"sample_pack": sample}
+
+
+def _sample_pack(tracer: Any) -> str:
+    """A pack with a full story: re-coded for cascade use if one exists, else any pack."""
+    items = tracer.world.items
+    for state in items.values():
+        if state.original is not None and state.kind.value == "pack":
+            return str(state.id)
+    return next(str(s.id) for s in items.values() if s.kind.value == "pack")
+
+
+def _issue_keys(settings: Settings) -> dict[str, str]:
+    """An administrator key and one API key for the first organisation of each role."""
+    from api.services import Services
+
+    services = Services.start(settings)
+    try:
+        keys = {"admin": services.keys.issue(None, label="demo admin").token}
+        actors = sorted(services.tracer.world.actors.values(), key=lambda a: a.id)
+        for role in Role:
+            actor = next((a for a in actors if a.role is role), None)
+            if actor is not None:
+                keys[f"{role.value} ({actor.id})"] = services.keys.issue(
+                    actor.id, label="demo"
+                ).token
+        if not any(a.role is Role.AUDITOR for a in actors):
+            from schemas.actors import Actor
+
+            auditor = Actor(
+                id="demo-auditor", name="Demo Auditor", role=Role.AUDITOR, region="110000"
+            )
+            services.tracer.register_actor(auditor, [])
+            keys["auditor (demo-auditor)"] = services.keys.issue(auditor.id, label="demo").token
+    finally:
+        services.close()
+    return keys
+
+
+def _headline(settings: Settings) -> None:
+    from api.runtime import open_tracer
+    from trace.rates import compute_rates
+
+    tracer = open_tracer(settings, create=False)
+    try:
+        report = compute_rates(tracer)
+        shown = 0
+        _say("headline rates (all producers, all years; `scripts/suyuan rates` for more):")
+        for rate in report.rates:
+            scope = rate.scope
+            if any(v for k, v in scope.items() if k not in ("period",)):
+                continue
+            value = "undefined" if rate.value is None else f"{rate.value:.1%}"
+            _say(
+                f"  {rate.name:<40} {value:>10}   ({rate.numerator:,.0f} / {rate.denominator:,.0f} {rate.unit})"
+            )
+            shown += 1
+            if shown >= 12:
+                break
+    finally:
+        tracer.close()
+
+
+def _verify_offline(settings: Settings, signer: note.Signer) -> None:
+    from api.runtime import open_log
+
+    log = open_log(settings)
+    try:
+        buf = io.BytesIO()
+        signed = export_log(log, buf)
+    finally:
+        log.close()
+    lines = buf.getvalue().splitlines()
+    chunks = [lines[i : i + 4096] for i in range(0, len(lines), 4096)]
+    verdict = verify_export(chunks, signed, signer.verifier)
+    _say("\nsigned checkpoint (C2SP tlog-checkpoint):\n" + signed)
+    _say(
+        f"offline verification of the export: OK, {verdict.size:,} entries, root {verdict.root.hex()}\n"
+        f"log verifier key: {signer.verifier.to_string()}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
     parser.add_argument("--check", action="store_true", help="build, verify offline and exit")
-    parser.add_argument("--fresh", action="store_true", help="rebuild the demo log from scratch")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the demo world")
+    parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
-    path = DEMO_DIR / "ledger.db"
     if args.fresh and DEMO_DIR.exists():
         shutil.rmtree(DEMO_DIR)
     DEMO_DIR.mkdir(parents=True, exist_ok=True)
-    if path.exists() and (DEMO_DIR / "log.key").exists():
-        signer = note.Signer.from_string((DEMO_DIR / "log.key").read_text().strip())
-        log = Log(SQLiteStore(path), signer=signer)
-        _say(f"reusing {path} ({len(log)} entries; --fresh rebuilds it)")
+    db = DEMO_DIR / "suyuan.db"
+    key_file = DEMO_DIR / "log.key"
+    state_file = DEMO_DIR / "demo.json"
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        log_key_file=key_file,
+        log_origin=ORIGIN,
+        base_url=f"http://127.0.0.1:{args.port}",
+    )
+    if state_file.exists() and db.exists() and key_file.exists():
+        state = json.loads(state_file.read_text())
+        signer = note.Signer.from_string(key_file.read_text().strip())
+        _say(f"reusing the demo world in {DEMO_DIR} (--fresh rebuilds it)")
     else:
-        log = _build(path, random.Random(34014))
-    with log:
-        signed = log.checkpoint()
-        _say("\nsigned checkpoint (C2SP tlog-checkpoint):\n" + signed)
-        buf = io.BytesIO()
-        signed = export_log(log, buf)
-        lines = buf.getvalue().splitlines()
-        chunks = [lines[i : i + 4096] for i in range(0, len(lines), 4096)]
-        verdict = verify_export(chunks, signed, log.signer.verifier)  # type: ignore[union-attr]
-        _say(
-            f"offline verification: OK, {verdict.size} entries, root {verdict.root.hex()}\n"
-            f"log verifier key: {log.signer.verifier.to_string()}"  # type: ignore[union-attr]
-        )
-    if not args.check:
-        _say(f"\ndatabase: {path}\ntry: scripts/suyuan ledger verify --db sqlite:///{path}")
+        for leftover in DEMO_DIR.iterdir():
+            leftover.unlink()
+        signer = note.Signer.generate("suyuan.demo-log")
+        _write_private(key_file, signer.to_string() + "\n")
+        _say("simulating a fleet of 10,000 packs over five years (first run only) ...")
+        state = _build(f"sqlite:///{db}", signer)
+        state["keys"] = _issue_keys(settings)
+        _write_private(state_file, json.dumps(state, indent=2))
+    _headline(settings)
+    _verify_offline(settings, signer)
+    if args.check:
+        return 0
+    base = settings.base_url
+    _say(f"\nserving on {base}  (Ctrl-C stops)")
+    _say(f"  scanner            {base}/scan")
+    _say(f"  a pack's passport  {base}/p/{state['sample_pack']}")
+    _say(f"  auditor dashboard  {base}/dashboard")
+    _say(f"  recycler work page {base}/work")
+    _say(f"  API documentation  {base}/docs")
+    _say("API keys for the demo (also in var/demo/demo.json):")
+    for who, token in state["keys"].items():
+        _say(f"  {who:<40} {token}")
+    _serve(settings, args.port)
     return 0
+
+
+def _serve(settings: Settings, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, access_log=False)
 
 
 if __name__ == "__main__":

@@ -153,12 +153,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        slug = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 413: "too-large",
-                415: "unsupported-media-type", 429: "rate-limited"}.get(exc.status_code)  # fmt: skip
+        slug = {400: "invalid-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found",
+                413: "too-large", 415: "unsupported-media-type", 429: "rate-limited",
+                }.get(exc.status_code)  # fmt: skip
+        headers = dict(exc.headers) if exc.headers else None
         if slug is None:
-            body = {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code}
-            return JSONResponse(body, status_code=exc.status_code, media_type=MEDIA_TYPE)
-        return problem_response(slug, str(exc.detail), instance=request.url.path)
+            body = {"type": "about:blank", "title": str(exc.detail), "status": exc.status_code,
+                    "detail": str(exc.detail)}  # fmt: skip
+            return JSONResponse(
+                body, status_code=exc.status_code, media_type=MEDIA_TYPE, headers=headers
+            )
+        return problem_response(slug, str(exc.detail), instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

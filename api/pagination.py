@@ -35,7 +35,7 @@ def encode_cursor(key: Any) -> str:
 
 
 def decode_cursor(cursor: str | None) -> Any:
-    if cursor is None:
+    if not cursor:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)

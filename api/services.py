@@ -15,6 +15,7 @@ from api.migrate import upgrade
 from api.runtime import open_tracer
 from api.settings import Settings
 from trace.engine import Tracer
+from trace.graph import LifecycleGraph
 
 __all__ = ["RateLimiter", "Services"]
 
@@ -53,6 +54,7 @@ class Services:
     keys: KeyStore
     custodial: CustodialKeys
     limiter: RateLimiter
+    graph: LifecycleGraph
     # The engine's in-memory state is shared by request threads: writes take this lock.
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -68,6 +70,8 @@ class Services:
                 tracer.projections.engine, settings.secret_key.get_secret_value()
             ),
             limiter=RateLimiter(settings.rate_limit_per_minute),
+            # Rebuilt from the log, then kept up to date as events are accepted.
+            graph=LifecycleGraph.follow(tracer),
         )
 
     def close(self) -> None:

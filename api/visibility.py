@@ -41,6 +41,10 @@ def can_read(caller: Principal, item: ItemState, tracer: Tracer) -> bool:
     me = caller.actor.id
     if me in (item.custodian, item.owner, item.producer):
         return True
+    if item.pending_handover is not None:
+        offer = tracer.world.handover(item.pending_handover)
+        if offer is not None and offer.receiver == me:
+            return True
     return me in actors_who_acted(tracer, item.id)
 
 

@@ -7,11 +7,13 @@ from typing import Any
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
+from api.bulk import check_corrects, check_role, check_visible
 from api.custodial import CustodialKeyError
-from api.deps import ServicesDep, WriterDep
+from api.deps import Principal, ServicesDep, WriterDep
 from api.errors import ProblemError
 from ledger import LedgerError
 from ledger.entry import Submission
+from schemas.events import Event
 from trace.engine import EventReceipt, parse_event
 
 router = APIRouter(tags=["events"])
@@ -56,6 +58,14 @@ def _submissions(events: list[SignedEvent]) -> list[Submission]:
     return out
 
 
+def _checked(services: ServicesDep, caller: Principal, event: Event) -> None:
+    """403 for a role that never records this type; 404 for items the caller cannot see."""
+    assert caller.actor is not None
+    check_role(caller.actor, event.type)
+    check_visible(caller, services.tracer, event.data)
+    check_corrects(services.tracer, event.data)
+
+
 def _own(caller_actor: str, submissions: list[Submission]) -> None:
     for i, s in enumerate(submissions):
         actor = s.body.get("actor") if isinstance(s.body, dict) else None
@@ -77,6 +87,8 @@ def submit_events(
     assert caller.actor is not None
     _own(caller.actor.id, submissions)
     with services.writing() as tracer:
+        for s in submissions:
+            _checked(services, caller, parse_event(s.body))
         receipts = tracer.submit(submissions)
     return [Receipt.of(r) for r in receipts]
 
@@ -112,7 +124,7 @@ def submit_custodial(
             if "prev" not in body:
                 body["prev"] = _fill_prev(tracer, body)
             event = parse_event(body)
-            _own(caller.actor.id, [Submission(event.kind, event.body(), signer.key_id, b"")])
+            _checked(services, caller, event)
             submissions.append(tracer.sign(event, key_id=signer.key_id, key=signer.private_key))
         receipts = tracer.submit(submissions)
     return [Receipt.of(r) for r in receipts]

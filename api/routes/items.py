@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
 from api.custodial import CustodialKeyError
-from api.deps import CallerDep, ServicesDep, WriterDep
+from api.deps import CallerDep, Principal, ServicesDep, WriterDep
 from api.errors import ProblemError
 from api.pagination import MAX_LIMIT, Page, decode_cursor, encode_cursor
 from api.routes.events import Receipt
@@ -70,6 +70,14 @@ class ItemRegistration(BaseModel):
     event_time: str | None = Field(default=None, description="ISO 8601 with offset; default now")
 
 
+def _require_key(caller: Principal) -> None:
+    # Before any lookup, so that the answer never reveals whether a code exists.
+    if caller.public:
+        raise ProblemError(
+            "unauthenticated", "item records need an API key; the public passport is at /p/{code}"
+        )
+
+
 def _item(services: ServicesDep, code: str) -> ItemState:
     state = services.tracer.world.item(code)
     if state is None:
@@ -80,6 +88,7 @@ def _item(services: ServicesDep, code: str) -> ItemState:
 @router.get("/{code}")
 def get_item(code: str, services: ServicesDep, caller: CallerDep) -> ItemOut:
     """One item's current state."""
+    _require_key(caller)
     state = _item(services, code)
     check_can_read(caller, state, services.tracer)
     return ItemOut.of(state)
@@ -88,6 +97,7 @@ def get_item(code: str, services: ServicesDep, caller: CallerDep) -> ItemOut:
 @router.get("/{code}/history")
 def item_history(code: str, services: ServicesDep, caller: CallerDep) -> list[dict[str, Any]]:
     """Every event of the item, oldest first, with its log position and id."""
+    _require_key(caller)
     state = _item(services, code)
     check_can_read(caller, state, services.tracer)
     out = []

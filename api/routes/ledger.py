@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
-from api.deps import ServicesDep
+from api.deps import CallerDep, ServicesDep
 from api.errors import ProblemError
 from ledger.merkle import leaf_hash
 
@@ -46,8 +46,10 @@ def latest_checkpoint(services: ServicesDep) -> str:
 
 
 @router.post("/checkpoint", response_class=PlainTextResponse)
-def new_checkpoint(services: ServicesDep) -> str:
-    """Sign a checkpoint of the current head (idempotent for an unchanged head)."""
+def new_checkpoint(services: ServicesDep, caller: CallerDep) -> str:
+    """Sign a checkpoint of the current head (idempotent for an unchanged head; needs a key)."""
+    if caller.public:
+        raise ProblemError("unauthenticated", "signing a checkpoint on demand needs an API key")
     with services.writing() as tracer:
         tracer.log.checkpoint()
         return tracer.log.cosigned_checkpoint()

@@ -50,12 +50,22 @@ def test_refused_events_are_problems_naming_the_rule(api: Api) -> None:
     catl = api.actor("catl", "battery_maker", "350000")
     byd = api.actor("byd", "automaker")
     api.post("/v1/items", catl, json=[{"code": CODE}])
-    response = api.post(
-        "/v1/events/custodial",
-        byd,
-        json=[{"idempotency_key": "x",
-               "data": {"type": "retire", "item": CODE, "reason": "stolen?"}}],
+    retire = [
+        {"idempotency_key": "x", "data": {"type": "retire", "item": CODE, "reason": "stolen?"}}
+    ]
+    # A stranger is not told the item exists.
+    response = api.post("/v1/events/custodial", byd, json=retire)
+    assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
+    offer = api.post(
+        "/v1/events/custodial", catl,
+        json=[{"idempotency_key": "h", "data": {"type": "handover", "items": [CODE], "to": "byd"}}],
+    ).json()[0]["event_id"]  # fmt: skip
+    api.post(
+        "/v1/events/custodial", byd,
+        json=[{"idempotency_key": "a", "data": {"type": "accept", "handover": offer, "items": [CODE]}}],
     )  # fmt: skip
+    # The maker still sees its pack, but only the custodian may act on it.
+    response = api.post("/v1/events/custodial", catl, json=retire)
     assert response.status_code == 409
     body = response.json()
     assert body["type"] == "/problems/custody-refused" and body["rule"] == "custodian-only"
