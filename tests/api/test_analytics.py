@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +14,9 @@ from ledger import note
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Services, dict[str, str]]]:
+def world(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[TestClient, Services, dict[str, str]]]:
     from trace.simulate import SimClock, SimConfig, open_simulation_tracer, simulate
 
     tmp = tmp_path_factory.mktemp("analytics")
@@ -25,7 +26,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
     tracer = open_simulation_tracer(url, clock=SimClock(), signer=signer)
     simulate(tracer, SimConfig.small())
     tracer.close()
-    settings = Settings(database_url=url, log_key_file=tmp / "log.key", rate_limit_per_minute=100_000)
+    settings = Settings(
+        database_url=url, log_key_file=tmp / "log.key", rate_limit_per_minute=100_000
+    )
     services = Services.start(settings)
     actors = sorted(services.tracer.world.actors.values(), key=lambda a: a.id)
     keys = {"admin": services.keys.issue(None).token}
@@ -34,7 +37,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient
         keys[actor.id] = services.keys.issue(actor.id).token
     from schemas.actors import Actor, Role
 
-    services.tracer.register_actor(Actor(id="auditor-1", name="Audit", role=Role.AUDITOR, region="110000"))
+    services.tracer.register_actor(
+        Actor(id="auditor-1", name="Audit", role=Role.AUDITOR, region="110000")
+    )
     keys["auditor"] = services.keys.issue("auditor-1").token
     with TestClient(create_app(settings, services=services)) as client:
         yield client, services, keys
@@ -46,7 +51,9 @@ def _get(client: TestClient, path: str, key: str | None, **params: object) -> ob
     return client.get(path, headers=headers, params=params)
 
 
-def test_flows_for_the_auditor_and_filtered_by_province(world: tuple[TestClient, Services, dict[str, str]]) -> None:
+def test_flows_for_the_auditor_and_filtered_by_province(
+    world: tuple[TestClient, Services, dict[str, str]],
+) -> None:
     client, _, keys = world
     everything = _get(client, "/v1/flows", keys["auditor"]).json()  # type: ignore[attr-defined]
     assert everything["links"], everything
@@ -56,11 +63,15 @@ def test_flows_for_the_auditor_and_filtered_by_province(world: tuple[TestClient,
     assert 0 <= part <= total
 
 
-def test_rates_and_epr_report_for_a_producer(world: tuple[TestClient, Services, dict[str, str]]) -> None:
+def test_rates_and_epr_report_for_a_producer(
+    world: tuple[TestClient, Services, dict[str, str]],
+) -> None:
     client, services, keys = world
     rates = _get(client, "/v1/rates", keys["auditor"]).json()  # type: ignore[attr-defined]
     assert rates["rates"]
-    maker = next(a for a in services.tracer.world.actors.values() if a.role.value == "battery_maker")
+    maker = next(
+        a for a in services.tracer.world.actors.values() if a.role.value == "battery_maker"
+    )
     own = _get(client, f"/v1/reports/epr/{maker.id}/2024", keys[maker.id])
     assert own.status_code == 200  # type: ignore[attr-defined]
     html = _get(client, f"/v1/reports/epr/{maker.id}/2024", keys["auditor"], format="html")
@@ -82,7 +93,9 @@ def test_anomalies_are_for_auditors(world: tuple[TestClient, Services, dict[str,
 
 def test_lineage_of_a_recycled_pack(world: tuple[TestClient, Services, dict[str, str]]) -> None:
     client, services, keys = world
-    recycled = next(s for s in services.tracer.world.items.values() if s.status.value == "dismantled")
+    recycled = next(
+        s for s in services.tracer.world.items.values() if s.status.value == "dismantled"
+    )
     lineage = _get(client, f"/v1/lineage/{recycled.id}", keys["auditor"]).json()  # type: ignore[attr-defined]
     assert lineage["custody"]["data"]
     assert lineage["downstream"]["data"]
