@@ -363,7 +363,7 @@ def _domain_world(url: str, n: int) -> tuple[object, list[list[Submission]]]:
             idempotency_key=f"c{i}",
             prev={code: None},
             data={"type": "commission", "item": code, "mass_kg": 420.0},
-        )  # type: ignore[arg-type]
+        )
         h = Event(
             actor="catl",
             event_time=when.replace(hour=10),
@@ -371,7 +371,7 @@ def _domain_world(url: str, n: int) -> tuple[object, list[list[Submission]]]:
             idempotency_key=f"h{i}",
             prev={code: event_id(c)},
             data={"type": "handover", "items": [code], "to": "byd"},
-        )  # type: ignore[arg-type]
+        )
         a = Event(
             actor="byd",
             event_time=when.replace(hour=11),
@@ -379,7 +379,7 @@ def _domain_world(url: str, n: int) -> tuple[object, list[list[Submission]]]:
             idempotency_key=f"a{i}",
             prev={code: event_id(h)},
             data={"type": "accept", "handover": event_id(h), "items": [code]},
-        )  # type: ignore[arg-type]
+        )
         phases[0].append(tracer.sign(c, key_id=maker.key_id, key=maker.private_key))
         phases[1].append(tracer.sign(h, key_id=maker.key_id, key=maker.private_key))
         phases[2].append(tracer.sign(a, key_id=buyer.key_id, key=buyer.private_key))
@@ -447,12 +447,119 @@ def bench_domain(full: bool) -> None:
         tmp.cleanup()
 
 
+def _trace_world(directory: str, packs: int) -> object:
+    from trace.simulate import SimClock, SimConfig, open_simulation_tracer, simulate
+
+    tracer = open_simulation_tracer(str(Path(directory) / "trace.db"), clock=SimClock())
+    simulate(tracer, SimConfig.demo(total_packs=packs, seed=11))
+    return tracer
+
+
+def _trace_figures(tracer: object) -> dict[str, float]:
+    import random
+
+    from trace import lineage
+    from trace.graph import LifecycleGraph, _replay
+    from trace.rates import bench_rates
+    from trace.state import MemoryWorld
+
+    t = tracer
+    start = time.perf_counter()
+    graph = LifecycleGraph.from_tracer(t)  # type: ignore[arg-type]
+    build_s = time.perf_counter() - start
+    accepted = list(_replay(t, MemoryWorld()))  # type: ignore[arg-type]
+    fresh = LifecycleGraph(t.world)  # type: ignore[attr-defined]
+    start = time.perf_counter()
+    for a in accepted:
+        fresh.apply(a)
+    apply_rate = len(accepted) / (time.perf_counter() - start)
+    packs = [i for i, s in t.world.items.items() if s.kind.value == "pack"]  # type: ignore[attr-defined]
+    rng = random.Random(3)
+    samples = []
+    for code in rng.sample(packs, min(2000, len(packs))):
+        q = time.perf_counter()
+        lineage.custody_chain(graph, code)
+        lineage.downstream(graph, code)
+        samples.append((time.perf_counter() - q) * 1e3)
+    p50, p99 = _percentiles(samples)
+    rates = bench_rates(t)  # type: ignore[arg-type]
+    return {"packs": float(len(packs)), "build_s": build_s, "apply_rate": apply_rate, "p50": p50,
+            "p99": p99, "engine_s": rates["engine_s"], "sql_s": rates["sql_s"],
+            "duckdb_s": rates["duckdb_s"]}  # fmt: skip
+
+
+def bench_trace(full: bool) -> None:
+    print("trace", flush=True)
+    sizes = [2_000, 10_000] + ([100_000, 1_000_000] if full else [])
+    first: dict[str, float] | None = None
+    for packs in sizes:
+        with tempfile.TemporaryDirectory() as d:
+            tracer = _trace_world(d, packs)
+            f = _trace_figures(tracer)
+            tracer.close()  # type: ignore[attr-defined]
+        label = f"{int(f['packs']):,} packs"
+        record(
+            "trace",
+            f"graph build from the log, {label}",
+            f["build_s"],
+            "s",
+            "rates in the engine",
+            f["engine_s"],
+        )
+        record(
+            "trace",
+            f"incremental graph update, {label}",
+            f["apply_rate"],
+            "events/s",
+            "graph build rate",
+            f["packs"] / f["build_s"],
+        )
+        record(
+            "trace",
+            f"lineage query p99, {label}",
+            f["p99"],
+            "ms",
+            "its p50",
+            f["p50"],
+            target="< 5 ms at 1M packs" if packs == 1_000_000 else "",
+            met=(f["p99"] < 5) if packs == 1_000_000 else None,
+        )
+        record(
+            "trace",
+            f"all rates, engine, {label}",
+            f["engine_s"],
+            "s",
+            "SQL oracle, same data",
+            f["sql_s"],
+        )
+        record(
+            "trace",
+            f"all rates, engine, {label} (vs DuckDB)",
+            f["engine_s"],
+            "s",
+            "DuckDB oracle, same data",
+            f["duckdb_s"],
+        )
+        if first is None:
+            first = f
+        else:
+            scale = f["packs"] / first["packs"]
+            for key, name in (("build_s", "graph build"), ("engine_s", "rates")):
+                growth = f[key] / first[key]
+                record("trace", f"{name} growth x{scale:.0f} packs", growth, "x",
+                       "linear growth", scale, target="<= linear", met=growth <= scale * 1.1)  # fmt: skip
+
+
 def _keys_of(tracer: object) -> list[tuple[str, str]]:
     records = tracer.log.key_records()  # type: ignore[attr-defined]
     return [(r.owner, r.verifier_key) for r in records if r.owner]
 
 
-SUITES: dict[str, Callable[[bool], None]] = {"ledger": bench_ledger, "domain": bench_domain}
+SUITES: dict[str, Callable[[bool], None]] = {
+    "ledger": bench_ledger,
+    "domain": bench_domain,
+    "trace": bench_trace,
+}
 
 
 def write_report() -> None:
