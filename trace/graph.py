@@ -1,82 +1,61 @@
 """The lifecycle graph: items, actors, vehicles and transformations in one networkx multigraph.
 
-Node keys are tuples of two strings; attributes that are ``None`` are left out:
+Node keys are tuples of two strings; attributes that would be ``None`` are left out.
+``("item", id)``: a pack, module, cell (GB/T 34014 code) or lot, with kind, producer,
+region, chemistry, energy_kwh, mass_kg and material as its latest state says, and its
+:class:`Stage`. ``("actor", id)``: an organisation (role, region). ``("vehicle", vin)``.
+``("step", event id)``: a transformation (type, time, actor, seq, reagents_kg) -- each
+repurpose, dismantle, recycle, lot split, merge and smelt, and each commission that consumes
+material lots.
 
-====================  ===============================================================
-``("item", id)``      pack, module, cell (GB/T 34014 code) or lot: kind, producer, region,
-                      chemistry, energy_kwh, mass_kg, material (as its latest state says)
-                      and stage (its :class:`Stage`; absent for lots from outside)
-``("actor", id)``     an organisation: role, region (added when an event first names it)
-``("vehicle", vin)``  a vehicle
-``("step", id)``      a transformation, keyed by its event id: type, time, actor, seq
-====================  ===============================================================
+Edges carry ``rel`` (a :class:`Rel`): ``part_of`` child -> parent, ``installed_in`` pack ->
+vehicle, ``custody`` and ``owns`` actor -> item, each with ``since``, ``via`` (the event) and,
+once over, ``until`` (an assembled part is held through its parent); ``recoded_to`` old ->
+new code; ``input`` item -> step and ``output`` step -> item with ``kg``; ``handover``
+sender -> receiver per accepted handover (``time``, ``via``, ``handover``, ``region``,
+``items`` and their ``masses``, ``packs``, ``kg``, ``kwh``). Events also move items between
+stages (:attr:`LifecycleGraph.moves`; the mapping is in :mod:`trace.flows`).
 
-Edges (attribute ``rel``, a :class:`Rel`): ``part_of`` child -> parent, ``installed_in``
-pack -> vehicle, ``custody`` and ``owns`` actor -> item, each with ``since``, ``via`` (the
-event) and, once it ends, ``until``; ``recoded_to`` old code -> new code (``time``, ``via``);
-``input`` item -> step and ``output`` step -> item with ``kg``; ``handover`` sender ->
-receiver per accepted handover (``time``, ``via``, ``handover``, ``region``, ``items``,
-``packs``, ``kg``, ``kwh``). A part's own custody and ownership stop while it is assembled:
-it is held through its parent. One step node stands for each repurpose, dismantle, recycle,
-lot split, merge or smelt, and each commission that consumes material lots.
-
-Each applied event may also move items between lifecycle stages (:class:`Move`, kept in
-:attr:`LifecycleGraph.moves`); :mod:`trace.flows` documents the mapping.
-
-Measured on CPython 3.11 (``scripts``-free snippet in the module's report): about 6.3 KiB
-per pack for a full life of a pack with four modules, so a 1M-pack world needs about
-6.5 GB. GC is disabled during bulk builds (:meth:`LifecycleGraph.from_events`).
+Memory (CPython 3.11, networkx 3.6; RSS with the graph minus without, at 50,000 packs):
+about 16 KiB per pack living commission, sale, install, retire, collect, (for half) a
+second life, dismantling, batch recycling and new packs made from the lots -- 1M packs in
+about 16 GiB. A module traced on its own adds about 7 KiB. Node keys are shared, small
+vocabularies interned, and bulk builds run without the cyclic GC.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 import networkx as nx
 
+import schemas.events as ev
 from schemas.actors import Actor, Role
 from schemas.epcis import event_id as compute_event_id
-from schemas.events import (
-    EVENT_KIND_PREFIX,
-    CommissionData,
-    DismantleData,
-    Event,
-    EventType,
-    LotMergeData,
-    LotSmeltData,
-    LotSplitData,
-    RecycleData,
-    RepurposeData,
-)
 from trace.engine import ACTOR_REGISTER, Accepted, Tracer, parse_event
 from trace.rules import check_event
 from trace.state import Effects, ItemKind, ItemState, MemoryWorld, Status, World
 
-__all__ = [
-    "ACTOR",
-    "ITEM",
-    "STEP",
-    "VEHICLE",
-    "LifecycleGraph",
-    "Move",
-    "Node",
-    "Rel",
-    "Stage",
-    "actor_node",
-    "item_node",
-    "stage_order",
-]
+# fmt: off
+__all__ = ["ACTOR", "ITEM", "STEP", "VEHICLE", "LifecycleGraph", "Move", "Node", "Rel", "Stage",
+           "actor_node", "item_node"]
+# fmt: on
 
 ITEM: Final = "item"
 ACTOR: Final = "actor"
 VEHICLE: Final = "vehicle"
 STEP: Final = "step"
 _CHUNK: Final = 2048  # log entries read per query during a replay
+# fmt: off
+_ITEM_FIELDS: Final = ("kind", "producer", "region", "chemistry", "energy_kwh", "mass_kg", "material")
+# fmt: on
+_SHARED: Final = frozenset({"producer", "region", "chemistry", "material"})  # few values
 
 Node = tuple[str, str]
 
@@ -95,7 +74,7 @@ class Rel(StrEnum):
 
 
 class Stage(StrEnum):
-    """Lifecycle stages (China's 生产, 使用, 报废, 回收, 梯次利用, 再生利用), in order."""
+    """Lifecycle stages (生产, 使用, 报废, 回收, 梯次利用, 再生利用, 材料回收, 再生产), in order."""
 
     PRODUCTION = "production"
     USE = "use"
@@ -106,24 +85,25 @@ class Stage(StrEnum):
     MATERIAL_RECOVERY = "material_recovery"
     NEW_PRODUCTION = "new_production"
 
+    @property
+    def order(self) -> int:
+        """The stage's position in a life.
+
+        >>> Stage.PRODUCTION.order, Stage.COLLECTION.order
+        (0, 3)
+        """
+        return _ORDER[self]
+
 
 _ORDER: Final = {stage: i for i, stage in enumerate(Stage)}
 
 
-def stage_order(stage: Stage) -> int:
-    """The position of ``stage`` in the life (production is 0).
-
-    >>> stage_order(Stage.COLLECTION)
-    3
-    """
-    return _ORDER[stage]
-
-
 class Move(NamedTuple):
-    """An item moving from one stage to a later one, by an event.
+    """An item moving to a later stage by an event.
 
-    ``kg`` is set only for material taken from a lot into a new product (``item`` is then
-    the new product); otherwise the flow is the item's recorded mass and energy.
+    ``kg`` is set for material flows (a lot recovered from recycling; material taken from a
+    lot into a new product, whose code is then ``item``): they count in kg only. A battery's
+    flow is its recorded mass and energy.
     """
 
     time: datetime
@@ -146,14 +126,16 @@ def item_node(item_id: str) -> Node:
 
 
 def actor_node(actor_id: str) -> Node:
-    """The node key of an organisation."""
+    """The node key of an organisation.
+
+    >>> actor_node("catl")
+    ('actor', 'catl')
+    """
     return (ACTOR, actor_id)
 
 
-def _open_edge(
-    adjacency: dict[Node, dict[int, dict[str, Any]]], rel: Rel
-) -> tuple[Node, dict[str, Any]] | None:
-    """The edge of kind ``rel`` in one node's adjacency that has not ended yet."""
+def _open_edge(adjacency: dict[Node, dict[int, dict[str, Any]]], rel: Rel) -> Any:
+    """``(other node, attributes)`` of the edge of kind ``rel`` that has not ended, or None."""
     for other, keyed in adjacency.items():
         for attrs in keyed.values():
             if attrs["rel"] is rel and "until" not in attrs:
@@ -163,20 +145,30 @@ def _open_edge(
 
 @contextmanager
 def _bulk(freeze: bool) -> Iterator[None]:
-    """No cyclic GC while millions of small dicts are made (it would rescan them all)."""
+    """No cyclic GC while millions of small dicts are made: each pass would rescan them all."""
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if freeze:
-            gc.freeze()  # the graph lives on: keep later collections from rescanning it
+            gc.freeze()  # the graph lives on: later collections skip what is built now
         if enabled:
             gc.enable()
 
 
+class _At(NamedTuple):
+    """The event being applied, as edges and moves record it."""
+
+    time: datetime
+    via: str
+    actor: str
+    region: str
+    seq: int
+
+
 class LifecycleGraph:
-    """The lifecycle graph, kept up to date event by event.
+    """The lifecycle graph, kept up to date event by event (:attr:`nx` is the multigraph).
 
     Parameters
     ----------
@@ -195,16 +187,15 @@ class LifecycleGraph:
         self.nx: Any = nx.MultiDiGraph()
         self.seq = 0  # the log position of the next event to apply
         self.moves: list[Move] = []
-        self.handovers: list[tuple[Node, Node, dict[str, Any]]] = []
+        self.handovers: list[tuple[Node, Node, dict[str, Any]]] = []  # the edges, in order
         self._actors = actors
-
-    # --- building ---
+        self._keys: dict[Node, Node] = {}  # one key tuple per node, however often it is named
 
     @classmethod
     def from_events(
         cls, events: Iterable[Accepted], actors: World | None = None, *, freeze: bool = True
     ) -> LifecycleGraph:
-        """A graph of ``events`` applied in order, with GC off (and frozen afterwards)."""
+        """A graph of ``events`` applied in order, GC off meanwhile (and frozen after)."""
         graph = cls(actors)
         with _bulk(freeze):
             for accepted in events:
@@ -220,134 +211,133 @@ class LifecycleGraph:
         return graph
 
     @classmethod
-    def follow(cls, tracer: Tracer) -> LifecycleGraph:
-        """Rebuild from the tracer's log, then stay up to date with every event it applies."""
-        graph = cls.from_tracer(tracer)
+    def follow(cls, tracer: Tracer, *, freeze: bool = True) -> LifecycleGraph:
+        """Rebuild from the tracer's log, then apply every event the tracer applies."""
+        graph = cls.from_tracer(tracer, freeze=freeze)
         tracer.subscribe(graph.apply)
         return graph
 
     def equals(self, other: LifecycleGraph) -> bool:
         """Same nodes, edges (keys and attributes), stage moves and log position."""
-        return (
-            self.seq == other.seq
-            and self.moves == other.moves
-            and nx.utils.graphs_equal(self.nx, other.nx)
-        )
-
-    def apply(self, accepted: Accepted) -> None:
-        """Fold one accepted event in; events already applied (by log position) are skipped."""
-        if accepted.seq < self.seq:
-            return
-        event, effects = accepted.event, accepted.effects
-        at = _At(event.event_time, accepted.event_id, event.actor, event.region, accepted.seq)
-        self._actor(event.actor)
-        for state in effects.items.values():
-            self._sync_item(state)
-        handler = _HANDLERS.get(event.type)
-        if handler is not None:
-            handler(self, at, event, effects)
-        for item_id in event.items():
-            named = effects.items.get(item_id)
-            if named is not None:
-                ended = named.terminal or named.status is Status.ASSEMBLED
-                self._hold(Rel.CUSTODY, named.id, None if ended else named.custodian, at)
-                self._hold(Rel.OWNS, named.id, None if ended else named.owner, at)
-        for state in effects.items.values():
-            self._attach(state, at)
-        self.seq = accepted.seq + 1
-
-    # --- nodes and edges every event keeps ---
-
-    def _actor(self, actor_id: str) -> Node:
-        node = actor_node(actor_id)
-        if node not in self.nx:
-            actor = self._actors.actor(actor_id) if self._actors is not None else None
-            if actor is None:
-                raise ValueError(f"actor {actor_id!r} is not known to the graph's actor lookup")
-            self.nx.add_node(node, role=actor.role, region=actor.region)
-        return node
-
-    def _sync_item(self, state: ItemState) -> None:
-        node = item_node(state.id)
-        attrs = {
-            "kind": state.kind,
-            "producer": state.producer,
-            "region": state.region,
-            "chemistry": state.chemistry,
-            "energy_kwh": state.energy_kwh,
-            "mass_kg": state.mass_kg,
-            "material": state.material,
-        }
-        known = self.nx._node.get(node)
-        if known is None:
-            self.nx.add_node(node, **{k: v for k, v in attrs.items() if v is not None})
-        else:
-            known.update((k, v) for k, v in attrs.items() if v is not None)
-
-    def _hold(self, rel: Rel, item_id: str, holder: str | None, at: _At) -> None:
-        """Custody or ownership: end the open edge unless ``holder`` still has the item."""
-        node = item_node(item_id)
-        current = _open_edge(self.nx._pred[node], rel)
-        if current is not None:
-            if holder is not None and current[0] == actor_node(holder):
-                return
-            current[1]["until"] = at.time
-        if holder is not None:
-            self.nx.add_edge(self._actor(holder), node, rel=rel, since=at.time, via=at.via)
-
-    def _attach(self, state: ItemState, at: _At) -> None:
-        """``part_of`` and ``installed_in`` follow the item's parent and vehicle."""
-        node = item_node(state.id)
-        for rel, target in ((Rel.PART_OF, state.parent), (Rel.INSTALLED_IN, state.vin)):
-            current = _open_edge(self.nx._succ[node], rel)
-            other = None if target is None else (ITEM if rel is Rel.PART_OF else VEHICLE, target)
-            if current is not None:
-                if current[0] == other:
-                    continue
-                current[1]["until"] = at.time
-            if other is not None:
-                self.nx.add_edge(node, other, rel=rel, since=at.time, via=at.via)
-
-    # --- transformations and stages ---
-
-    def _step(
-        self,
-        at: _At,
-        kind: EventType,
-        inputs: Iterable[tuple[str, float | None]],
-        outputs: Iterable[tuple[str, float | None]],
-    ) -> None:
-        step = (STEP, at.via)
-        self.nx.add_node(step, type=kind, time=at.time, actor=at.actor, seq=at.seq)
-        for item_id, kg in inputs:
-            self.nx.add_edge(item_node(item_id), step, **_flow(Rel.INPUT, kg))
-        for item_id, kg in outputs:
-            self.nx.add_edge(step, item_node(item_id), **_flow(Rel.OUTPUT, kg))
+        same = self.seq == other.seq and self.moves == other.moves
+        return same and bool(nx.utils.graphs_equal(self.nx, other.nx))
 
     def stage(self, item_id: str) -> Stage | None:
         """The stage an item is in (``None`` for a lot from outside the traced flow)."""
         stage: Stage | None = self.nx.nodes[item_node(item_id)].get("stage")
         return stage
 
-    def _advance(self, item_id: str, target: Stage | None, at: _At, *, move: bool) -> None:
-        """Stages only advance; a silent advance (created items, freed parts) records no move."""
-        if target is None:
+    def apply(self, accepted: Accepted) -> None:
+        """Fold one accepted event in; an event already applied (by log position) is skipped."""
+        if accepted.seq < self.seq:
             return
-        attrs = self.nx._node[item_node(item_id)]
+        event, effects = accepted.event, accepted.effects
+        actor, region = sys.intern(event.actor), sys.intern(event.region)
+        at = _At(event.event_time, accepted.event_id, actor, region, accepted.seq)
+        self._actor(actor)
+        for state in effects.items.values():
+            self._sync_item(state)
+        handler = _HANDLERS.get(event.data.type)
+        if handler is not None:
+            handler(self, at, event, effects)
+        for item_id in event.items():  # parts carried along are held through their parent
+            if (named := effects.items.get(item_id)) is not None:
+                self._holders(named, at)
+        for state in effects.items.values():
+            self._attach(state, at)
+        self.seq = accepted.seq + 1
+
+    # --- what every event keeps up to date ---
+
+    def _key(self, kind: str, name: str) -> Node:
+        key = (kind, name)
+        return self._keys.setdefault(key, key)
+
+    def _actor(self, actor_id: str) -> Node:
+        node = self._key(ACTOR, actor_id)
+        if node not in self.nx:
+            actor = None if self._actors is None else self._actors.actor(actor_id)
+            if actor is None:
+                raise ValueError(f"actor {actor_id!r} is not known to the graph's actor lookup")
+            self.nx.add_node(node, role=actor.role, region=actor.region)
+        return node
+
+    def _sync_item(self, state: ItemState) -> None:
+        node = self._key(ITEM, state.id)
+        attrs = {k: v for k in _ITEM_FIELDS if (v := getattr(state, k)) is not None}
+        for k in _SHARED & attrs.keys():
+            attrs[k] = sys.intern(attrs[k])
+        known = self.nx._node.get(node)
+        if known is None:
+            self.nx.add_node(node, **attrs)
+        else:
+            known.update(attrs)
+
+    def _holders(self, state: ItemState, at: _At) -> None:
+        """Custody and ownership: none while assembled (held through the parent) or ended."""
+        node, gone = self._key(ITEM, state.id), state.terminal or state.status is Status.ASSEMBLED
+        for rel, holder in ((Rel.CUSTODY, state.custodian), (Rel.OWNS, state.owner)):
+            self._keep(node, rel, None if gone else self._actor(holder), at, into=True)
+
+    def _attach(self, state: ItemState, at: _At) -> None:
+        """``part_of`` and ``installed_in`` follow the item's parent and vehicle."""
+        if state.kind is ItemKind.LOT:
+            return  # never a part nor in a vehicle; a lot feeding many packs has many out-edges
+        node = self._key(ITEM, state.id)
+        parent = None if state.parent is None else self._key(ITEM, state.parent)
+        vehicle = None if state.vin is None else self._key(VEHICLE, state.vin)
+        self._keep(node, Rel.PART_OF, parent, at, into=False)
+        self._keep(node, Rel.INSTALLED_IN, vehicle, at, into=False)
+
+    def _keep(self, node: Node, rel: Rel, other: Node | None, at: _At, *, into: bool) -> None:
+        """One open ``rel`` edge between ``node`` and ``other`` (into ``node`` or out of it):
+        an edge to anyone else ends, and a new one starts unless ``other`` is None."""
+        current = _open_edge((self.nx._pred if into else self.nx._succ)[node], rel)
+        if current is not None:
+            if current[0] == other:
+                return
+            current[1]["until"] = at.time
+        if other is not None:
+            u, v = (other, node) if into else (node, other)
+            self.nx.add_edge(u, v, rel=rel, since=at.time, via=at.via)
+
+    # --- transformations and stages ---
+
+    def _step(self, at: _At, kind: str, ins: _Masses, outs: _Masses, reagents: float = 0) -> None:
+        step = (STEP, at.via)
+        self.nx.add_node(step, type=kind, time=at.time, actor=at.actor, seq=at.seq)
+        if reagents:
+            self.nx.nodes[step]["reagents_kg"] = reagents
+        for item_id, kg in ins:
+            self.nx.add_edge(self._key(ITEM, item_id), step, **_flow(Rel.INPUT, kg))
+        for item_id, kg in outs:
+            self.nx.add_edge(step, self._key(ITEM, item_id), **_flow(Rel.OUTPUT, kg))
+
+    def _advance(self, item_id: str, target: Stage | None, at: _At, *, move: bool) -> None:
+        """Stages only advance; a silent advance (new items, freed parts) records no move."""
+        attrs = self.nx._node[(ITEM, item_id)]
         current = attrs.get("stage")
-        if current is not None and _ORDER[target] <= _ORDER[current]:
+        if target is None or (current is not None and target.order <= current.order):
             return
         attrs["stage"] = target
         if move and current is not None:
-            self.moves.append(Move(at.time, item_id, current, target, at.actor, at.region, at.via))
+            self._move(at, item_id, current, target)
+
+    def _move(self, at: _At, item: str, source: Stage, target: Stage, kg: float | None = None) -> None:  # fmt: skip
+        name = self._key(ITEM, item)[1]
+        self.moves.append(Move(at.time, name, source, target, at.actor, at.region, at.via, kg))
 
 
-class _At(NamedTuple):
-    time: datetime
-    via: str
-    actor: str
-    region: str
-    seq: int
+_Masses = list[tuple[str, float | None]]
+_Handler = Callable[[LifecycleGraph, _At, ev.Event, Effects], None]
+_D = TypeVar("_D")
+
+
+def _data(event: ev.Event, kind: type[_D]) -> _D:
+    data = event.data
+    if not isinstance(data, kind):  # the dispatch table guarantees the match
+        raise TypeError(f"a {event.data.type} event carries {type(data).__name__}")
+    return data
 
 
 def _flow(rel: Rel, kg: float | None) -> dict[str, Any]:
@@ -359,159 +349,122 @@ def _mass(effects: Effects, item_id: str) -> float | None:
     return None if state is None else state.mass_kg
 
 
-def _on_commission(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
-    data = event.data
-    assert isinstance(data, CommissionData)
+def _on_commission(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
+    data = _data(event, ev.CommissionData)
     g._advance(data.item, Stage.PRODUCTION, at, move=False)
-    if not data.materials:
-        return
-    inputs = [(m.item, m.mass_kg) for m in data.materials]
-    g._step(at, EventType.COMMISSION, inputs, [(data.item, _mass(effects, data.item))])
-    for m in data.materials:
-        source = g.stage(m.item)
-        if source is not None:
-            g.moves.append(
-                Move(
-                    at.time,
-                    data.item,
-                    source,
-                    Stage.NEW_PRODUCTION,
-                    at.actor,
-                    at.region,
-                    at.via,
-                    m.mass_kg,
-                )
-            )
-
-
-_Handler = Callable[[LifecycleGraph, "_At", Event, Effects], None]
+    if data.materials:
+        ins: _Masses = [(m.item, m.mass_kg) for m in data.materials]
+        g._step(at, ev.EventType.COMMISSION, ins, [(data.item, _mass(effects, data.item))])
+        for taken in data.materials:
+            if (source := g.stage(taken.item)) is not None:
+                g._move(at, data.item, source, Stage.NEW_PRODUCTION, taken.mass_kg)
 
 
 def _stage_of(target: Stage) -> _Handler:
     """Install, retire and collect: the event's one item advances to ``target``."""
 
-    def handler(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
+    def handler(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
         g._advance(event.items()[0], target, at, move=True)
 
     return handler
 
 
-def _on_repurpose(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
-    data = event.data
-    assert isinstance(data, RepurposeData)
-    mass = _mass(effects, data.new_code)
-    g._step(at, EventType.REPURPOSE, [(data.item, mass)], [(data.new_code, mass)])
-    g.nx.add_edge(
-        item_node(data.item), item_node(data.new_code), rel=Rel.RECODED_TO, time=at.time, via=at.via
-    )
+def _on_repurpose(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
+    data = _data(event, ev.RepurposeData)
+    kg = _mass(effects, data.new_code)
+    g._step(at, ev.EventType.REPURPOSE, [(data.item, kg)], [(data.new_code, kg)])
+    old, new = g._key(ITEM, data.item), g._key(ITEM, data.new_code)
+    g.nx.add_edge(old, new, rel=Rel.RECODED_TO, time=at.time, via=at.via)
     g._advance(data.item, Stage.CASCADE_USE, at, move=True)
     g._advance(data.new_code, Stage.CASCADE_USE, at, move=False)
 
 
-def _on_dismantle(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
-    data = event.data
-    assert isinstance(data, DismantleData)
-    outputs = [(p, _mass(effects, p)) for p in data.parts]
-    outputs += [(o.lot.id, o.mass_kg) for o in data.outputs]
-    g._step(at, EventType.DISMANTLE, [(data.item, data.mass_kg)], outputs)
+def _on_dismantle(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
+    data = _data(event, ev.DismantleData)
+    outs = [(p, _mass(effects, p)) for p in data.parts]
+    outs += [(o.lot.id, o.mass_kg) for o in data.outputs]
+    g._step(at, ev.EventType.DISMANTLE, [(data.item, data.mass_kg)], outs)
     g._advance(data.item, Stage.RECYCLING, at, move=True)
-    for item_id, _kg in outputs:
+    for item_id, _kg in outs:
         g._advance(item_id, Stage.RECYCLING, at, move=False)
 
 
-def _on_disassemble(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
+def _on_disassemble(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
     # Parts a cascade operator frees wait in its storage; a maker's stay in production.
-    role = g.nx.nodes[actor_node(at.actor)]["role"]
+    role = g.nx.nodes[(ACTOR, at.actor)]["role"]
     stage = Stage.COLLECTION if role is Role.CASCADE_OPERATOR else Stage.PRODUCTION
     for item_id in event.items()[1:]:
         g._advance(item_id, stage, at, move=False)
 
 
-def _on_transform(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
+def _on_refine(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
     data = event.data
-    assert isinstance(data, RecycleData | LotSmeltData)
-    outputs = [(o.lot.id, o.mass_kg) for o in data.outputs]
-    g._step(at, event.type, [(i.item, i.mass_kg) for i in data.inputs], outputs)
-    stages = []
-    for entry in data.inputs:
-        if effects.items[entry.item].kind is not ItemKind.LOT:
-            g._advance(entry.item, Stage.RECYCLING, at, move=True)
-        stages.append(g.stage(entry.item))
-    if all(stage is None for stage in stages):
+    assert isinstance(data, ev.RecycleData | ev.LotSmeltData)
+    ins: _Masses = [(i.item, i.mass_kg) for i in data.inputs]
+    outs: _Masses = [(o.lot.id, o.mass_kg) for o in data.outputs]
+    g._step(at, data.type, ins, outs, data.reagents_kg)
+    for item_id, _kg in ins:
+        if effects.items[item_id].kind is not ItemKind.LOT:
+            g._advance(item_id, Stage.RECYCLING, at, move=True)
+    stages = {g.stage(item_id) for item_id, _kg in ins}
+    if stages == {None}:
         return  # material from outside the traced flow stays outside
-    for lot_id, _kg in outputs:
+    for lot_id, kg in outs:
         g._advance(lot_id, Stage.MATERIAL_RECOVERY, at, move=False)
         if Stage.RECYCLING in stages:
-            g.moves.append(
-                Move(
-                    at.time,
-                    lot_id,
-                    Stage.RECYCLING,
-                    Stage.MATERIAL_RECOVERY,
-                    at.actor,
-                    at.region,
-                    at.via,
-                )
-            )
+            g._move(at, lot_id, Stage.RECYCLING, Stage.MATERIAL_RECOVERY, kg)
 
 
-def _on_relabel(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
+def _on_relabel(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
     data = event.data
-    assert isinstance(data, LotSplitData | LotMergeData)
-    inputs = [data.lot] if isinstance(data, LotSplitData) else list(data.lots)
-    outputs = [p.lot for p in data.parts] if isinstance(data, LotSplitData) else [data.into.lot]
-    g._step(
-        at,
-        event.type,
-        [(i, _mass(effects, i)) for i in inputs],
-        [(o.id, float(o.mass_kg)) for o in outputs],
-    )
-    staged = [s for s in map(g.stage, inputs) if s is not None]
-    for lot in outputs:
-        g._advance(lot.id, max(staged, key=stage_order) if staged else None, at, move=False)
+    assert isinstance(data, ev.LotSplitData | ev.LotMergeData)  # the dispatch table's promise
+    if isinstance(data, ev.LotSplitData):
+        ins, outs = [data.lot], [p.lot for p in data.parts]
+    else:
+        ins, outs = list(data.lots), [data.into.lot]
+    made: _Masses = [(o.id, float(o.mass_kg)) for o in outs]
+    g._step(at, data.type, [(i, _mass(effects, i)) for i in ins], made)
+    staged = [s for s in map(g.stage, ins) if s is not None]
+    for lot_id, _kg in made:
+        g._advance(lot_id, max(staged, key=_ORDER.__getitem__, default=None), at, move=False)
 
 
-def _on_accept(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
+def _on_accept(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
     for handover in effects.handovers.values():
         states = [effects.items[i] for i in handover.items]
-        attrs = {
-            "rel": Rel.HANDOVER,
-            "time": at.time,
-            "via": at.via,
-            "handover": handover.id,
-            "region": at.region,
-            "items": handover.items,
-            "packs": sum(s.kind is ItemKind.PACK for s in states),
-            "kg": sum(s.mass_kg or 0.0 for s in states),
-            "kwh": sum(s.energy_kwh or 0.0 for s in states),
-        }
+        masses = tuple(s.mass_kg or 0.0 for s in states)  # kg of each, as handed over
         sender, receiver = g._actor(handover.sender), g._actor(handover.receiver)
-        g.nx.add_edge(sender, receiver, **attrs)
-        g.handovers.append((sender, receiver, attrs))
+        key = g.nx.add_edge(
+            sender, receiver, rel=Rel.HANDOVER, time=at.time, via=at.via, handover=handover.id,
+            region=at.region, items=tuple(g._key(ITEM, i)[1] for i in handover.items),
+            masses=masses, packs=sum(s.kind is ItemKind.PACK for s in states), kg=sum(masses),
+            kwh=sum(s.energy_kwh or 0.0 for s in states),
+        )  # fmt: skip
+        g.handovers.append((sender, receiver, g.nx._succ[sender][receiver][key]))
 
 
-def _on_dispute(g: LifecycleGraph, at: _At, event: Event, effects: Effects) -> None:
+def _on_dispute(g: LifecycleGraph, at: _At, event: ev.Event, effects: Effects) -> None:
     for handover in effects.handovers.values():
-        keyed = g.nx._succ[actor_node(handover.sender)].get(actor_node(handover.receiver), {})
+        keyed = g.nx._succ[(ACTOR, handover.sender)].get((ACTOR, handover.receiver), {})
         for attrs in keyed.values():
             if attrs.get("handover") == handover.id:
                 attrs["disputed"] = True
 
 
-_HANDLERS: Final[dict[EventType, _Handler]] = {
-    EventType.COMMISSION: _on_commission,
-    EventType.INSTALL: _stage_of(Stage.USE),
-    EventType.RETIRE: _stage_of(Stage.RETIREMENT),
-    EventType.COLLECT: _stage_of(Stage.COLLECTION),
-    EventType.REPURPOSE: _on_repurpose,
-    EventType.DISMANTLE: _on_dismantle,
-    EventType.DISASSEMBLE: _on_disassemble,
-    EventType.RECYCLE: _on_transform,
-    EventType.LOT_SMELT: _on_transform,
-    EventType.LOT_SPLIT: _on_relabel,
-    EventType.LOT_MERGE: _on_relabel,
-    EventType.ACCEPT: _on_accept,
-    EventType.DISPUTE: _on_dispute,
+_HANDLERS: Final[dict[str, _Handler]] = {
+    ev.EventType.COMMISSION: _on_commission,
+    ev.EventType.INSTALL: _stage_of(Stage.USE),
+    ev.EventType.RETIRE: _stage_of(Stage.RETIREMENT),
+    ev.EventType.COLLECT: _stage_of(Stage.COLLECTION),
+    ev.EventType.REPURPOSE: _on_repurpose,
+    ev.EventType.DISMANTLE: _on_dismantle,
+    ev.EventType.DISASSEMBLE: _on_disassemble,
+    ev.EventType.RECYCLE: _on_refine,
+    ev.EventType.LOT_SMELT: _on_refine,
+    ev.EventType.LOT_SPLIT: _on_relabel,
+    ev.EventType.LOT_MERGE: _on_relabel,
+    ev.EventType.ACCEPT: _on_accept,
+    ev.EventType.DISPUTE: _on_dispute,
 }
 
 
@@ -523,7 +476,7 @@ def _replay(tracer: Tracer, world: MemoryWorld) -> Iterator[Accepted]:
             if entry.kind == ACTOR_REGISTER:
                 actor = Actor.model_validate(entry.body)
                 world.actors[actor.id] = actor
-            elif entry.kind.startswith(EVENT_KIND_PREFIX):
+            elif entry.kind.startswith(ev.EVENT_KIND_PREFIX):
                 event = parse_event(entry.body)
                 eid = compute_event_id(event)
                 effects = check_event(world, event, event_id=eid, tolerance=tracer.tolerance)

@@ -6,8 +6,9 @@ The helpers here (:func:`new_scene`, :func:`live_a_full_life`) also build the wo
 
 from __future__ import annotations
 
+import contextlib
 import gc
-import random
+import itertools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +25,10 @@ from schemas.composition import estimate_composition
 from schemas.lots import Material, new_lot_id
 from tests.factories import Scene
 from tests.trace.conftest import open_tracer
-from trace.engine import Accepted, Tracer
+from trace.engine import Accepted, Tracer, parse_event
 from trace.errors import TraceError
 from trace.graph import LifecycleGraph, Rel, Stage, actor_node, item_node
-from trace.state import HandoverStatus, ItemKind, Status
+from trace.state import Effects, HandoverStatus, ItemKind, Status
 
 VIN = "LGXCE4CB5N0000001"
 CAST = {
@@ -237,7 +238,7 @@ def test_custody_edges_chain_since_until_and_the_accepting_event(followed: Any) 
         _in_edges(graph, item_node(life.pack), Rel.CUSTODY), key=lambda e: e[2]["since"]
     )
     assert [u[1] for u, _, _ in custody] == ["catl", "byd", "gz-collect", "js-storage"]
-    for (_, _, before), (_, _, after) in zip(custody, custody[1:], strict=False):
+    for (_, _, before), (_, _, after) in itertools.pairwise(custody):
         assert before["until"] == after["since"]
     assert custody[-1][2]["until"] is not None  # repurposed: the code's life ended
     owners = [u[1] for u, _, _ in _in_edges(graph, item_node(life.pack), Rel.OWNS)]
@@ -276,6 +277,36 @@ def test_installed_in_recoded_to_and_handover_edges(followed: Any) -> None:
     ]
     assert handovers[4][:3] == ("brunp", "catl", 0) and handovers[4][3] == 20 + 60 + 50
     assert len(graph.handovers) == 5
+    lots = graph.handovers[4][2]
+    assert lots["items"] == (life.lithium_parts[0], life.nickel, life.outside)
+    assert lots["masses"] == (20, 60, 50)  # as handed over, before the new pack took its share
+
+
+def test_a_lot_used_up_by_a_new_pack_ends_its_custody(followed: Any) -> None:
+    _, graph, life = followed
+    used_up = _in_edges(graph, item_node(life.lithium_parts[0]), Rel.CUSTODY)
+    assert [(u[1], "until" in d) for u, _, d in used_up] == [("brunp", True), ("catl", True)]
+    left = _in_edges(graph, item_node(life.nickel), Rel.CUSTODY)
+    assert [(u[1], "until" in d) for u, _, d in left] == [("brunp", True), ("catl", False)]
+    assert graph.nx.nodes[item_node(life.nickel)]["mass_kg"] == 45
+
+
+def test_a_disputed_handover_is_marked(tmp_path: Path) -> None:
+    tracer = sqlite_tracer(tmp_path)
+    try:
+        graph = LifecycleGraph.follow(tracer, freeze=False)
+        scene = new_scene(tracer)
+        pack = scene.code()
+        scene.submit("catl", {"type": "commission", "item": pack, "mass_kg": 300})
+        offer = scene.submit("catl", {"type": "handover", "items": [pack], "to": "byd"})
+        scene.submit("byd", {"type": "accept", "handover": offer.event_id, "items": [pack]})
+        dispute = {"handover": offer.event_id, "items": [pack], "reason": "short"}
+        scene.submit("byd", {"type": "dispute", **dispute})
+        [(_, _, edge)] = graph.handovers
+        assert edge["disputed"] is True and edge["handover"] == offer.event_id
+        assert graph.equals(LifecycleGraph.from_tracer(tracer, freeze=False))
+    finally:
+        tracer.close()
 
 
 def test_transformations_link_inputs_to_outputs_with_kg(followed: Any) -> None:
@@ -298,9 +329,9 @@ def test_stage_moves_only_advance(followed: Any) -> None:
         (life.pack, "retirement", "collection", None),
         (life.pack, "collection", "cascade_use", None),
         (life.second, "cascade_use", "recycling", None),
-        (life.lithium, "recycling", "material_recovery", None),
-        (life.nickel, "recycling", "material_recovery", None),
-        (life.steel, "recycling", "material_recovery", None),
+        (life.lithium, "recycling", "material_recovery", 30),
+        (life.nickel, "recycling", "material_recovery", 60),
+        (life.steel, "recycling", "material_recovery", 28),
         (life.new_pack, "material_recovery", "new_production", 20),
         (life.new_pack, "material_recovery", "new_production", 15),
     ]
@@ -319,45 +350,315 @@ def test_a_followed_graph_equals_a_rebuild_from_the_log(followed: Any) -> None:
     assert rebuilt.equals(graph) and rebuilt.seq == tracer.log.head().size
 
 
-def test_bulk_builds_restore_the_collector(followed: Any) -> None:
+def test_bulk_builds_pause_the_collector_and_freeze_what_they_built(followed: Any) -> None:
     tracer, _, _ = followed
-    assert gc.isenabled()
-    LifecycleGraph.from_tracer(tracer, freeze=False)
-    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    try:
+        LifecycleGraph.from_tracer(tracer)
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+    finally:
+        gc.unfreeze()  # give the test process its collector back
     gc.disable()
     try:
         LifecycleGraph.from_tracer(tracer, freeze=False)
-        assert not gc.isenabled()
+        assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+def _first_event(tracer: Tracer) -> tuple[int, Any]:
+    entries = tracer.log.entries(0, tracer.log.head().size)
+    entry = next(e for e in entries if e.kind.startswith("event."))
+    return entry.seq, parse_event(entry.body)
 
 
 def test_events_already_applied_are_skipped(followed: Any) -> None:
     tracer, graph, _ = followed
     rebuilt = LifecycleGraph.from_tracer(tracer, freeze=False)
-    entry = tracer.log.entry(rebuilt.seq - 1)
-    from trace.engine import parse_event
-
-    event = parse_event(entry.body)
-    stale = Accepted(
-        entry.seq, event, "ni:///stale", event.event_time, tracer_effects(tracer, event)
-    )
-    rebuilt.apply(stale)
+    seq, event = _first_event(tracer)
+    rebuilt.apply(Accepted(seq, event, "ni:///stale", event.event_time, Effects()))
     assert rebuilt.equals(graph)
-
-
-def tracer_effects(tracer: Tracer, event: Any) -> Any:
-    from trace.state import Effects
-
-    return Effects()
 
 
 def test_an_actor_the_lookup_does_not_know_is_an_error(followed: Any) -> None:
     tracer, _, _ = followed
-    entry = next(e for e in tracer.log.entries(0, 50) if e.kind.startswith("event."))
-    from trace.engine import parse_event
-    from trace.state import Effects
-
-    event = parse_event(entry.body)
+    seq, event = _first_event(tracer)
     with pytest.raises(ValueError, match="not known to the graph's actor lookup"):
-        LifecycleGraph().apply(Accepted(entry.seq, event, "ni:///x", event.event_time, Effects()))
+        LifecycleGraph().apply(Accepted(seq, event, "ni:///x", event.event_time, Effects()))
+
+
+# --- random lives: the followed graph equals a rebuild ---
+
+
+BATTERIES = (ItemKind.PACK, ItemKind.MODULE, ItemKind.CELL)
+
+
+class Driver:
+    """Random but mostly valid events: each action picks its subject among the items that fit,
+    and hands it to the organisation that may act on it first."""
+
+    def __init__(self, scene: Scene) -> None:
+        self.scene = scene
+        self.world = scene.tracer.world
+
+    def run(self, action: int, pick: int) -> None:
+        with contextlib.suppress(TraceError):  # a refused event appends nothing
+            getattr(self, ACTIONS[action % len(ACTIONS)])(pick)
+
+    def _free(self, pick: int, *, kinds: tuple[ItemKind, ...] = BATTERIES, **want: Any) -> Any:
+        """One item that is neither ended, assembled nor frozen by a pending handover."""
+        found = [
+            s
+            for s in self.world.items.values()
+            if not (s.terminal or s.pending_handover or s.status is Status.ASSEMBLED)
+            and s.kind in kinds
+            and all(getattr(s, k) in v for k, v in want.items())
+        ]
+        return sorted(found, key=lambda s: s.id)[pick % len(found)] if found else None
+
+    def _bring(self, state: Any, to: str, pick: int = 0) -> None:
+        if state.custodian != to:
+            transfer = bool(pick % 2) and state.owner == state.custodian
+            hand(self.scene, state.custodian, to, [state.id], transfer_ownership=transfer)
+
+    def _lot(self, material: Material, kg: float) -> dict[str, Any]:
+        return lot(new_lot_id(self.scene.rng), material, round(kg, 3))
+
+    def commission(self, pick: int) -> None:
+        product = (ProductType.PACK, ProductType.MODULE, ProductType.CELL)[pick % 3]
+        data: dict[str, Any] = {"type": "commission", "item": self.scene.code(product)}
+        if product is ProductType.PACK and pick % 2:
+            data["composition"] = estimate_composition("LFP", 50).model_dump(mode="json")
+        else:
+            data["mass_kg"] = {ProductType.PACK: 300.0, ProductType.MODULE: 100.0}.get(product, 5)
+        self.scene.submit("catl", data)
+
+    def assemble(self, pick: int) -> None:
+        kinds = (ItemKind.PACK, ItemKind.MODULE)
+        parent = self._free(pick, kinds=kinds, custodian=("catl",), status=(Status.IN_STOCK,))
+        if parent is not None:
+            product = ProductType.MODULE if parent.kind is ItemKind.PACK else ProductType.CELL
+            child = self.scene.code(product)
+            self.scene.submit("catl", {"type": "commission", "item": child, "mass_kg": 5})
+            data = {"type": "assemble", "parent": parent.id, "children": [child]}
+            self.scene.submit("catl", data)
+
+    def handover(self, pick: int) -> None:
+        state = self._free(pick, kinds=(*BATTERIES, ItemKind.LOT))
+        if state is not None:
+            receivers = [a for a in CAST if a not in ("auditor", state.custodian)]
+            self._bring(state, receivers[pick % len(receivers)], pick)
+
+    def unanswered(self, pick: int) -> None:
+        state = self._free(pick, kinds=(*BATTERIES, ItemKind.LOT))
+        if state is None:
+            return
+        to = "brunp" if state.custodian != "brunp" else "gz-collect"
+        offer = self.scene.submit(
+            state.custodian, {"type": "handover", "items": [state.id], "to": to}
+        )
+        answer, who = (("reject", to), ("cancel", state.custodian))[pick % 2]
+        data = {
+            "type": answer,
+            "handover": offer.event_id,
+            "items": [state.id],
+            "reason": "plans changed",
+        }
+        self.scene.submit(who, data)
+
+    def install(self, pick: int) -> None:
+        state = self._free(
+            pick, kinds=(ItemKind.PACK,), status=(Status.IN_STOCK,), custodian=("catl", "byd")
+        )
+        if state is not None:
+            self._bring(state, "byd", pick)
+            self.scene.submit(
+                "byd", {"type": "install", "item": state.id, "vin": VIN[:-1] + str(pick % 10)}
+            )
+
+    def remove(self, pick: int) -> None:
+        state = self._free(pick, status=(Status.INSTALLED,))
+        if state is not None:
+            data = {"type": "remove", "item": state.id, "vin": state.vin, "reason": "repair"}
+            self.scene.submit(state.custodian, data)
+
+    def retire(self, pick: int) -> None:
+        state = self._free(pick, status=(Status.IN_STOCK, Status.INSTALLED))
+        if state is not None:
+            self.scene.submit(
+                state.custodian, {"type": "retire", "item": state.id, "reason": "worn"}
+            )
+
+    def collect(self, pick: int) -> None:
+        state = self._free(pick, status=(Status.RETIRED,))
+        if state is not None:
+            to = ("gz-collect", "js-storage", "brunp")[pick % 3]
+            self._bring(state, to, pick)
+            self.scene.submit(to, {"type": "collect", "item": state.id})
+
+    def repurpose(self, pick: int) -> None:
+        state = self._free(pick, status=(Status.IN_STOCK, Status.RETIRED, Status.COLLECTED))
+        if state is None:
+            return
+        self._bring(state, "js-storage", pick)
+        grade = {"type": "inspect", "item": state.id, "soh_pct": 80, "grade": "B"}
+        self.scene.submit("js-storage", grade)
+        product = PRODUCTS[state.kind]
+        new = {
+            "type": "repurpose",
+            "item": state.id,
+            "new_code": self.scene.code(product),
+            "new_use": "backup_power",
+        }
+        self.scene.submit("js-storage", new)
+
+    def dismantle(self, pick: int) -> None:
+        state = self._free(pick, status=(Status.RETIRED, Status.COLLECTED))
+        if state is None:
+            return
+        to = ("brunp", "js-storage")[pick % 2]
+        self._bring(state, to, pick)
+        mass = state.mass_kg or 100.0
+        rest = mass - sum(self.world.items[c].mass_kg or 0.0 for c in state.children)
+        outputs = [self._lot(Material.BLACK_MASS, rest / 2)] if rest > 1 else []
+        data = {
+            "type": "dismantle",
+            "item": state.id,
+            "mass_kg": mass,
+            "parts": list(state.children),
+            "outputs": outputs,
+        }
+        self.scene.submit(to, data)
+
+    def recycle(self, pick: int) -> None:
+        state = self._free(pick, status=(Status.RETIRED, Status.COLLECTED))
+        inputs = []
+        if state is not None and not state.children:
+            self._bring(state, "brunp", pick)
+            if state.status is Status.RETIRED:
+                self.scene.submit("brunp", {"type": "collect", "item": state.id})
+            inputs.append({"item": state.id, "mass_kg": state.mass_kg or 100.0})
+        extra = self._free(
+            pick, kinds=(ItemKind.LOT,), custodian=("brunp",), material=("black_mass",)
+        )
+        if extra is not None and pick % 2:
+            inputs.append({"item": extra.id, "mass_kg": extra.mass_kg})
+        if inputs:
+            kg = sum(i["mass_kg"] for i in inputs) / 3
+            outputs = [self._lot(Material.LITHIUM_CARBONATE, kg)]
+            self.scene.submit(
+                "brunp",
+                {"type": "recycle", "inputs": inputs, "outputs": outputs, "reagents_kg": pick % 3},
+            )
+
+    def split(self, pick: int) -> None:
+        state = self._free(pick, kinds=(ItemKind.LOT,), custodian=("brunp",))
+        if state is not None:
+            half = round(state.mass_kg / 2, 3)
+            parts = [
+                lot(new_lot_id(self.scene.rng), Material(state.material), kg)
+                for kg in (half, state.mass_kg - half)
+            ]
+            self.scene.submit("brunp", {"type": "lot_split", "lot": state.id, "parts": parts})
+
+    def merge(self, pick: int) -> None:
+        pair = [
+            self._free(
+                pick + i,
+                kinds=(ItemKind.LOT,),
+                custodian=("brunp",),
+                material=("lithium_carbonate",),
+            )
+            for i in range(2)
+        ]
+        if None not in pair and pair[0].id != pair[1].id:
+            into = lot(
+                new_lot_id(self.scene.rng), Material.LITHIUM_CARBONATE, sum(s.mass_kg for s in pair)
+            )
+            self.scene.submit(
+                "brunp", {"type": "lot_merge", "lots": [s.id for s in pair], "into": into}
+            )
+
+    def smelt(self, pick: int) -> None:
+        state = self._free(pick, kinds=(ItemKind.LOT,), custodian=("brunp",))
+        if state is not None:
+            inputs = [{"item": state.id, "mass_kg": state.mass_kg}]
+            outputs = [self._lot(Material.LITHIUM_CARBONATE, state.mass_kg / 4)]
+            self.scene.submit("brunp", {"type": "lot_smelt", "inputs": inputs, "outputs": outputs})
+
+    def materials(self, pick: int) -> None:
+        state = self._free(pick, kinds=(ItemKind.LOT,))
+        if state is not None:
+            self._bring(state, "catl", pick)
+            taken = [{"item": state.id, "mass_kg": min(5.0 + pick % 50, state.mass_kg)}]
+            data = {
+                "type": "commission",
+                "item": self.scene.code(),
+                "mass_kg": 300,
+                "materials": taken,
+            }
+            self.scene.submit("catl", data)
+
+    def disassemble(self, pick: int) -> None:
+        state = self._free(
+            pick,
+            kinds=(ItemKind.PACK, ItemKind.MODULE),
+            status=(Status.IN_STOCK, Status.RETIRED, Status.COLLECTED),
+        )
+        if state is not None and state.children:
+            to = ("catl", "js-storage")[pick % 2]
+            self._bring(state, to, pick)
+            data = {"type": "disassemble", "parent": state.id, "children": list(state.children[:1])}
+            self.scene.submit(to, data)
+
+    def dispute(self, pick: int) -> None:
+        accepted = sorted(
+            (h for h in self.world.handovers.values() if h.status is HandoverStatus.ACCEPTED),
+            key=lambda h: h.id,
+        )
+        if accepted:
+            h = accepted[pick % len(accepted)]
+            data = {"type": "dispute", "handover": h.id, "items": list(h.items), "reason": "short"}
+            self.scene.submit(h.receiver, data)
+
+    def external(self, pick: int) -> None:
+        material = (Material.BLACK_MASS, Material.LITHIUM_CARBONATE)[pick % 2]
+        self.scene.submit("brunp", {"type": "lot_create", **self._lot(material, 40.0)})
+
+
+PRODUCTS = {
+    ItemKind.PACK: ProductType.PACK,
+    ItemKind.MODULE: ProductType.MODULE,
+    ItemKind.CELL: ProductType.CELL,
+}
+ACTIONS = [name for name in vars(Driver) if not name.startswith("_") and name != "run"]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, len(ACTIONS) - 1), st.integers(0, 2**16)), min_size=4, max_size=40
+    ),
+    join=st.integers(0, 40),
+)
+def test_the_followed_graph_always_equals_a_rebuild(
+    steps: list[tuple[int, int]], join: int
+) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        tracer = sqlite_tracer(Path(directory))
+        try:
+            live = LifecycleGraph(tracer.world)
+            tracer.subscribe(live.apply)
+            driver = Driver(new_scene(tracer))
+            late = None
+            for i, (action, pick) in enumerate(steps):
+                if i == join:
+                    late = LifecycleGraph.follow(
+                        tracer, freeze=False
+                    )  # joins mid-way: rebuild, then follow
+                driver.run(action, pick)
+            rebuilt = LifecycleGraph.from_tracer(tracer, freeze=False)
+            assert live.equals(rebuilt)
+            assert late is None or late.equals(rebuilt)
+        finally:
+            tracer.close()

@@ -1,0 +1,429 @@
+"""Producer rates: packs placed and their fates, collection, cascade use and recycled content.
+
+* Collection rate, China's EPR form (NDRC 发改产业 2021 No. 1102, domain.md §5.1): collected
+  in year *y* ÷ mean placed in *y-1..y-3*; the EU variant (Dir. 2006/66/EC Art. 3(17)) ÷ mean
+  placed in *y-2..y*. By count and by mass.
+* Cascade-use rate (domain.md §2.4, §5.1): repurposed ÷ collected in the period, per
+  producer; per cascade operator, repurposed ÷ the waste batteries it took in, against the
+  60 % of the China 2024 draft conditions.
+* Recycled content (EU 2023/1542 Art. 8): element kg the consumed lots bring (kg taken times
+  the lot's element share times its post-consumer share) ÷ element kg of the packs commissioned.
+
+A producer is the battery maker or automaker that commissioned the pack and the automaker
+that first installed it (automakers bear the EPR duty, domain.md §2.1); a national rate
+(``producer`` ``None``) counts each physical pack once, placed at its commissioning.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from operator import attrgetter, itemgetter
+from typing import Final
+
+from trace.evidence import Evidence, Rate, Total
+from trace.rates_facts import RateFacts
+from trace.rates_model import ELEMENTS, ZERO, At, Phys, column_sums, kind_of
+from trace.rates_query import NATIONAL, Listing, Query, attach_events, scope
+from trace.rates_targets import targets_for
+
+__all__ = [
+    "CONTENT_ELEMENTS",
+    "FIGURES",
+    "cascade_operator_rates",
+    "cascade_use_rates",
+    "collection_rates",
+    "producer_figures",
+    "producer_groups",
+    "producers",
+    "recycled_content",
+]
+
+FIGURES: Final = ("placed", "retired", "collected", "repurposed", "recycled")
+"""What an EPR report counts for a producer's packs (docs/metrics.md)."""
+CONTENT_ELEMENTS: Final = ("Co", "Li", "Ni", "Pb")
+"""Elements of the recycled-content targets (EU 2023/1542 Art. 8)."""
+_PRECEDING: Final = 3
+_UNITS: Final = ("count", "kg", "kWh")
+
+Key = tuple[str, str | None, object]  # figure, producer, calendar year or period label
+Row = tuple[str, float, int, float]  # code, kg, event seq, kWh
+Groups = dict[Key, list[Row]]
+_CODE, _KG, _SEQ, _KWH = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+_PHYS_CODE = attrgetter("code")
+
+
+def _commission_seq(phys: Phys) -> int:
+    return phys.c_at.seq
+
+
+def producers(facts: RateFacts, q: Query, kind: str = "pack") -> list[str | None]:
+    """The producers a rate grid covers: the filter's, else every maker and automaker, then national.
+
+    Examples
+    --------
+    >>> from trace.rates_example import example_facts
+    >>> facts = example_facts()
+    >>> producers(facts, Query.build(facts, year=2025))
+    ['am-01', 'bm-01', None]
+    """
+    if q.producer is not None:
+        return [q.producer]
+    found: set[str] = set()
+    for phys in facts.phys.values():
+        if phys.kind == kind:
+            found.add(phys.maker)
+            if phys.automaker is not None and kind == "pack":
+                found.add(phys.automaker)
+    return [*sorted(found), NATIONAL]
+
+
+def producer_groups(facts: RateFacts, q: Query, *, kind: str = "pack") -> Groups:
+    """Each figure's rows ``(code, kg, seq, kWh)`` by producer and calendar year.
+
+    The one pass over the physical batteries that the figures, the collection rates and
+    the cascade-use rates share; region and chemistry filters are applied, periods not.
+    Placed on the market at the commissioned mass; afterwards as first collected.
+
+    Examples
+    --------
+    >>> from trace.rates_example import example_facts
+    >>> facts = example_facts()
+    >>> groups = producer_groups(facts, Query.build(facts))
+    >>> groups["collected", None, 2025]
+    [('001PB1A0000001E390000042', 398.0, 6, 60.0)]
+    """
+    out: Groups = defaultdict(list)
+    region, chemistry = q.region, q.chemistry
+    years: dict[int, int] = {}
+    figures = ("retired", "collected", "repurposed", "recycled")
+    for phys in facts.ordered():  # so that every group is in item order
+        if phys.kind != kind or (chemistry is not None and phys.chemistry != chemistry):
+            continue
+        code, kwh = phys.code, phys.energy
+        auto = phys.automaker if phys.automaker != phys.maker else None
+        owners = (phys.maker, NATIONAL) if auto is None else (phys.maker, auto, NATIONAL)
+        for owner, at in ((phys.maker, phys.c_at), (auto, phys.i_at)):
+            if at is None or (owner is None and at is not phys.c_at):
+                continue
+            if region is None or at.region == region:
+                year = years.get(at.day) or years.setdefault(at.day, q.year_of(at.day))
+                row = (code, phys.mass, at.seq, kwh)
+                out["placed", owner, year].append(row)
+                if at is phys.c_at:
+                    out["placed", NATIONAL, year].append(row)
+        kg = phys.kg
+        for figure, at_ in zip(
+            figures, (phys.retire, phys.collect, phys.repurpose, phys.end), strict=True
+        ):
+            if at_ is not None and (region is None or at_.region == region):
+                year = years.get(at_.day) or years.setdefault(at_.day, q.year_of(at_.day))
+                row = (code, kg, at_.seq, kwh)
+                for owner in owners:
+                    out[figure, owner, year].append(row)
+    return out
+
+
+class _Pages:
+    """Each group's listing, made once and shared by every rate that shows the group."""
+
+    def __init__(self, facts: RateFacts, q: Query, groups: Groups) -> None:
+        self.facts, self.q, self.groups = facts, q, groups
+        self._made: dict[Key, Listing[Row]] = {}
+
+    def listing(self, keys: Iterable[Key]) -> Listing[Row]:
+        parts = []
+        for key in keys:
+            page = self._made.get(key)
+            if page is None:
+                rows = self.groups.get(key, [])
+                page = self._made[key] = Listing(self.q, rows, item=_CODE, seq=_SEQ, ordered=True)
+            parts.append(page)
+        return Listing.merge(self.q, parts)
+
+    def evidence(self, keys: Iterable[Key]) -> Evidence:
+        return self.listing(keys).evidence(_KG)
+
+    def sums(self, keys: Iterable[Key]) -> tuple[float, float, float]:
+        count = kg = kwh = 0.0
+        for key in keys:
+            rows = self.groups.get(key, [])
+            count += len(rows)
+            kg += sum(map(_KG, rows), 0.0)
+            kwh += sum(map(_KWH, rows), 0.0)
+        return count, kg, kwh
+
+
+def _by_period(facts: RateFacts, q: Query, groups: Groups, kind: str) -> Groups:
+    """The groups keyed by period label: renamed years, or a second pass for a date range."""
+    if all(p.is_year for p in q.periods):
+        labels = {p.start.year for p in q.periods}
+        return {(f, o, str(y)): v for (f, o, y), v in groups.items() if y in labels}
+    out: Groups = defaultdict(list)
+    days = dict(_event_days(facts))
+    for (figure, owner, _), rows in groups.items():
+        for row in rows:
+            label = q.label_of(days[row[2]])
+            if label is not None:
+                out[figure, owner, label].append(row)
+    for rows in out.values():
+        rows.sort(key=_CODE)  # a range may join two years' groups
+    return out
+
+
+def _event_days(facts: RateFacts) -> Iterable[tuple[int, int]]:
+    """``(seq, day)`` of every event a producer figure stands on."""
+    for phys in facts.phys.values():
+        for at in (phys.c_at, phys.i_at, phys.retire, phys.collect, phys.repurpose, phys.end):
+            if at is not None:
+                yield at.seq, at.day
+
+
+def producer_figures(
+    facts: RateFacts, q: Query, *, kind: str = "pack", groups: Groups | None = None
+) -> list[Total]:
+    """Packs placed, retired, collected, repurposed and recycled per producer and period.
+
+    Each figure by count, kg and kWh (rated energy); see :data:`FIGURES`. ``groups`` are
+    :func:`producer_groups` of the same query, when the caller has them.
+
+    Examples
+    --------
+    >>> from trace.rates_example import example_facts
+    >>> facts = example_facts()
+    >>> figures = producer_figures(facts, Query.build(facts, year=2025))
+    >>> [(t.name, t.amount) for t in figures if t.scope["producer"] == "bm-01" and t.unit == "kg"]
+    [('placed', 0.0), ('retired', 848.0), ('collected', 398.0), ('repurposed', 450.0), ('recycled', 398.0)]
+    """
+    labelled = _by_period(facts, q, groups or producer_groups(facts, q, kind=kind), kind)
+    pages = _Pages(facts, q, labelled)
+    out: list[Total] = []
+    for producer in producers(facts, q, kind):
+        for period in q.periods:
+            for figure in FIGURES:
+                key = (figure, producer, period.label)
+                ev = pages.evidence([key])
+                for unit, amount in zip(_UNITS, pages.sums([key]), strict=True):
+                    sc = scope(q, period.label, producer=producer)
+                    out.append(Total(figure, sc, amount, unit, evidence=ev))  # type: ignore[arg-type]
+    return attach_events(facts, out)
+
+
+def collection_rates(facts: RateFacts, q: Query, *, groups: Groups | None = None) -> list[Rate]:
+    """China's collection rate and the EU variant, by count and by kg, per producer-year.
+
+    Examples
+    --------
+    >>> from trace.rates_example import example_facts
+    >>> facts = example_facts()
+    >>> rates = collection_rates(facts, Query.build(facts, year=2025))
+    >>> [(r.name, r.numerator, round(r.denominator, 1)) for r in rates
+    ...  if r.scope["producer"] == "bm-01" and r.unit == "kg"]
+    [('collection_rate', 398.0, 283.3), ('collection_rate_eu', 398.0, 0.0)]
+    """
+    pages = _Pages(facts, q, groups or producer_groups(facts, q))
+    out: list[Rate] = []
+    for producer in producers(facts, q):
+        for year in q.years:
+            period = q.period(str(year))
+            got = [("collected", producer, year)]
+            num, num_ev = pages.sums(got), pages.evidence(got)
+            for name, years in (
+                ("collection_rate", range(year - _PRECEDING, year)),
+                ("collection_rate_eu", range(year - _PRECEDING + 1, year + 1)),
+            ):
+                placed = [("placed", producer, y) for y in years]
+                reason = f"nothing placed on the market in {years[0]}-{years[-1]}"
+                den, den_ev = pages.sums(placed), pages.evidence(placed)
+                for i, unit in ((0, "count"), (1, "kg")):
+                    mean = den[i] / _PRECEDING
+                    value = num[i] / mean if mean > 0 else None
+                    targets = (
+                        targets_for(name, value, period) if name == "collection_rate_eu" else ()
+                    )
+                    out.append(
+                        Rate.ratio(
+                            name,
+                            scope(q, str(year), producer=producer),
+                            num[i],
+                            mean,
+                            unit=unit,  # type: ignore[arg-type]
+                            undefined=reason,
+                            targets=targets,
+                            evidence=num_ev,
+                            denominator_evidence=den_ev,
+                        )
+                    )
+    return attach_events(facts, out)
+
+
+def cascade_use_rates(
+    facts: RateFacts, q: Query, *, kind: str = "pack", groups: Groups | None = None
+) -> list[Rate]:
+    """Repurposed ÷ collected per producer and period, by count and by kg, for one item kind.
+
+    Examples
+    --------
+    >>> from trace.rates_example import example_facts
+    >>> facts = example_facts()
+    >>> [(r.unit, r.numerator, r.denominator) for r in cascade_use_rates(facts, Query.build(
+    ...     facts, year=2025)) if r.scope["producer"] is None]
+    [('count', 1.0, 1.0), ('kg', 450.0, 398.0)]
+    """
+    labelled = _by_period(facts, q, groups or producer_groups(facts, q, kind=kind), kind)
+    pages = _Pages(facts, q, labelled)
+    out: list[Rate] = []
+    for producer in producers(facts, q, kind):
+        for period in q.periods:
+            rep = [("repurposed", producer, period.label)]
+            col = [("collected", producer, period.label)]
+            num, den = pages.sums(rep), pages.sums(col)
+            num_ev, den_ev = pages.evidence(rep), pages.evidence(col)
+            for i, unit in ((0, "count"), (1, "kg")):
+                out.append(
+                    Rate.ratio(
+                        "cascade_use_rate",
+                        scope(q, period.label, producer=producer, kind=kind),
+                        num[i],
+                        den[i],
+                        unit=unit,  # type: ignore[arg-type]
+                        undefined=f"no {kind} collected in {period.label}",
+                        evidence=num_ev,
+                        denominator_evidence=den_ev,
+                    )
+                )
+    return attach_events(facts, out)
+
+
+def _firsts(
+    facts: RateFacts, rows: Iterable[tuple[str, str, str, At]], q: Query, kind: str
+) -> dict[tuple[str, object], list[tuple[Phys, str, At]]]:
+    """First event per (operator, physical item), filtered, grouped by (operator, period)."""
+    seen: set[tuple[str, str]] = set()
+    out: dict[tuple[str, object], list[tuple[Phys, str, At]]] = defaultdict(list)
+    for operator, root, code, at in rows:
+        if (operator, root) in seen:
+            continue
+        seen.add((operator, root))
+        phys = facts.phys.get(root)
+        if phys is None or kind_of(code) != kind or not q.keeps_chemistry(phys.chemistry):
+            continue
+        label = q.label_of(at.day)
+        if label is not None and q.keeps_region(at.region):
+            out[operator, label].append((phys, code, at))
+    return out
+
+
+def cascade_operator_rates(facts: RateFacts, q: Query, *, kind: str = "pack") -> list[Rate]:
+    """Per cascade operator and period: repurposed ÷ waste batteries taken in (count, kg).
+
+    Examples
+    --------
+    >>> from trace.rates_example import example_facts
+    >>> facts = example_facts()
+    >>> (count, kg), = [cascade_operator_rates(facts, Query.build(facts, year=2025))]
+    >>> kg.scope["actor"], kg.value, [t.status for t in kg.targets]
+    ('cas-01', 1.0, ['pass'])
+    """
+    intake = _firsts(facts, facts.intake, q, kind)
+    reps = _firsts(facts, facts.repurposes, q, kind)
+    operators = sorted({op for op, *_ in facts.intake} | {op for op, *_ in facts.repurposes})
+    out: list[Rate] = []
+    for operator in operators:
+        for period in q.periods:
+            num_rows = reps.get((operator, period.label), [])
+            den_rows = intake.get((operator, period.label), [])
+            sides = [
+                Listing(q, rows, item=lambda r: r[1], seq=lambda r: r[2].seq).evidence(
+                    lambda r: r[0].kg
+                )
+                for rows in (num_rows, den_rows)
+            ]
+            for unit in ("count", "kg"):
+                num = float(len(num_rows)) if unit == "count" else sum(p.kg for p, *_ in num_rows)
+                den = float(len(den_rows)) if unit == "count" else sum(p.kg for p, *_ in den_rows)
+                value = num / den if den > 0 else None
+                targets = (
+                    targets_for("cascade_use_rate_operator", value, q.period(period.label))
+                    if unit == "kg"
+                    else ()
+                )
+                out.append(
+                    Rate.ratio(
+                        "cascade_use_rate_operator",
+                        scope(q, period.label, actor=operator, kind=kind),
+                        num,
+                        den,
+                        unit=unit,
+                        undefined=f"{operator} took in no waste {kind} in {period.label}",
+                        targets=targets,
+                        evidence=sides[0],
+                        denominator_evidence=sides[1],
+                    )
+                )
+    return attach_events(facts, out)
+
+
+def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
+    """Per producer, period and element (Co, Li, Ni, Pb): recycled kg ÷ element kg of new packs.
+
+    Examples
+    --------
+    >>> from trace.rates_example import example_facts
+    >>> facts = example_facts()
+    >>> [(r.scope["element"], r.value) for r in recycled_content(facts, Query.build(
+    ...     facts, year=2022, producer="bm-01"))]
+    [('Co', 0.0), ('Li', 0.0), ('Ni', 0.0), ('Pb', None)]
+    """
+    groups: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)
+    for phys in facts.ordered():
+        if phys.kind != "pack" or phys.content is None:
+            continue
+        if not (q.keeps_chemistry(phys.chemistry) and q.keeps_region(phys.c_at.region)):
+            continue
+        label = q.label_of(phys.c_at.day)
+        if label is not None:
+            groups[phys.maker, label].append(phys)
+            groups[NATIONAL, label].append(phys)
+    makers = (
+        [q.producer]
+        if q.producer is not None
+        else [*sorted({p.maker for p in facts.phys.values() if p.kind == "pack"}), NATIONAL]
+    )
+    out: list[Rate] = []
+    for producer in makers:
+        for period in q.periods:
+            packs = groups.get((producer, period.label), [])
+            page = Listing(q, packs, item=_PHYS_CODE, seq=_commission_seq, ordered=True)
+            built = [p for p in packs if p.recycled is not None]
+            held = column_sums(p.content or ZERO for p in packs)
+            for element in CONTENT_ELEMENTS:
+                i = ELEMENTS.index(element)
+                brought: dict[str, list[float]] = {}
+                for p in built:
+                    for lot, _, got in p.materials:
+                        if got[i] > 0:
+                            row = brought.setdefault(lot, [0.0, p.c_at.seq])
+                            row[0] += got[i]
+                num = sum((p.recycled[i] for p in built if p.recycled is not None), 0.0)
+                value = num / held[i] if held[i] > 0 else None
+                lots = Listing(q, [(k, v[0], int(v[1])) for k, v in brought.items()],
+                               item=_CODE, seq=_SEQ)  # fmt: skip
+                out.append(
+                    Rate.ratio(
+                        "recycled_content",
+                        scope(q, period.label, producer=producer, element=element),
+                        num,
+                        held[i],
+                        unit="kg",
+                        undefined=f"no {element} in the packs commissioned in {period.label}",
+                        targets=targets_for(
+                            "recycled_content", value, q.period(period.label), element=element
+                        ),
+                        evidence=lots.evidence(_KG),
+                        denominator_evidence=page.evidence(
+                            lambda p, i=i: p.content[i] if p.content else 0.0  # type: ignore[misc]
+                        ),
+                    )
+                )
+    return attach_events(facts, out)
