@@ -73,6 +73,10 @@ def _token(request: Request) -> str | None:
 
 def get_caller(request: Request, services: ServicesDep) -> Principal:
     """The principal behind the request's API key; rate-limited per key (or per client address)."""
+    # Other workers (processes) may have appended: catch up before answering (one query
+    # when nothing is new), so a key or an item created through another worker is seen.
+    with services.lock:
+        services.tracer.catch_up()
     token = _token(request)
     principal = PUBLIC
     if token is not None:

@@ -11,9 +11,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sqlalchemy_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import errors as ledger_errors
@@ -164,6 +166,16 @@ def install_problem_handlers(app: FastAPI) -> None:
                 body, status_code=exc.status_code, media_type=MEDIA_TYPE, headers=headers
             )
         return problem_response(slug, str(exc.detail), instance=request.url.path, headers=headers)
+
+    @app.exception_handler(sqlalchemy_exc.DataError)
+    @app.exception_handler(psycopg.DataError)
+    async def _data(request: Request, exc: Exception) -> JSONResponse:
+        # The database refused a value (a NUL byte, a number out of its range): bad input.
+        return problem_response(
+            "invalid-request",
+            "a value in the request cannot be stored or looked up",
+            instance=request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import MEDIA_TYPE, PROBLEMS
@@ -35,10 +36,6 @@ async def _send_problem(send: Send, slug: str, detail: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimitMiddleware:
     """Refuse bodies over ``limit`` bytes with 413, by Content-Length or while streaming."""
 
@@ -64,7 +61,9 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _TooLarge
+                    # An HTTPException survives FastAPI's body parsing (which would turn
+                    # another error into a 422); the problem handler answers 413.
+                    raise HTTPException(413, f"the body is limited to {self.limit} bytes")
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -75,9 +74,10 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await _send_problem(send, "too-large", f"the body is limited to {self.limit} bytes")
+        except HTTPException as exc:
+            if exc.status_code != 413 or started:
+                raise
+            await _send_problem(send, "too-large", f"the body is limited to {self.limit} bytes")
 
 
 class TimeoutMiddleware:

@@ -192,6 +192,10 @@ def parse_chemistry(name: str | Chemistry) -> Chemistry:
     """
     if isinstance(name, Chemistry):
         return name
+    if not isinstance(name, str):
+        raise UnknownChemistry(
+            f"a chemistry is named by a string, not {type(name).__name__}", name=repr(name)
+        )
     key = name.strip().upper()
     for chemistry in Chemistry:
         if chemistry.value.upper() == key:

@@ -555,10 +555,17 @@ def _keys_of(tracer: object) -> list[tuple[str, str]]:
     return [(r.owner, r.verifier_key) for r in records if r.owner]
 
 
+def bench_api_suite(full: bool) -> None:
+    from scripts.bench_api import bench_api
+
+    bench_api(record, full)
+
+
 SUITES: dict[str, Callable[[bool], None]] = {
     "ledger": bench_ledger,
     "domain": bench_domain,
     "trace": bench_trace,
+    "api": bench_api_suite,
 }
 
 

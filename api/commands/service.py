@@ -35,6 +35,8 @@ def serve(
         access_log=False,
         loop="uvloop",
         http="httptools",
+        # Workers import the whole service and replay the log before answering.
+        timeout_worker_healthcheck=60,
     )
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.bulk import check_corrects, check_role, check_visible
+from api.bulk import check_corrects, check_replay, check_role, check_visible
 from api.custodial import CustodialKeyError
 from api.deps import Principal, ServicesDep, WriterDep
 from api.errors import ProblemError
@@ -23,6 +23,8 @@ MAX_BATCH = 1000
 
 class SignedEvent(BaseModel):
     """A signed submission: ``sig`` is Ed25519 over ``suyuan-entry/v1\\n<kind>\\n<RFC 8785 body>``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     kind: str = Field(pattern=r"^event\.[a-z_]+$")
     body: dict[str, Any]
@@ -113,8 +115,16 @@ def submit_custodial(
         raise ProblemError("invalid-key", str(exc)) from exc
     with services.writing() as tracer:
         tracer.catch_up()
-        submissions = []
+        submissions: list[Submission] = []
+        answers: list[EventReceipt | int] = []  # a replayed receipt, or the index of a new one
         for body in events:
+            key = body.get("idempotency_key")
+            prior = tracer.receipt(caller.actor.id, key) if isinstance(key, str) else None
+            if prior is not None:
+                # A retry: time and prev would be filled in afresh, so the data decides.
+                check_replay(tracer, prior, _data_of(body), key=str(key))
+                answers.append(prior)
+                continue
             body = {
                 "actor": caller.actor.id,
                 "event_time": datetime.now(UTC).isoformat(),
@@ -125,22 +135,27 @@ def submit_custodial(
                 body["prev"] = _fill_prev(tracer, body)
             event = parse_event(body)
             _checked(services, caller, event)
+            answers.append(len(submissions))
             submissions.append(tracer.sign(event, key_id=signer.key_id, key=signer.private_key))
-        receipts = tracer.submit(submissions)
-    return [Receipt.of(r) for r in receipts]
+        fresh = tracer.submit(submissions) if submissions else []
+    return [Receipt.of(a if isinstance(a, EventReceipt) else fresh[a]) for a in answers]
 
 
-def _fill_prev(tracer: Any, body: dict[str, Any]) -> dict[str, str | None]:
+def _data_of(body: dict[str, Any]) -> Any:
     from pydantic import TypeAdapter, ValidationError
 
     from schemas.events import EventData
 
     try:
-        data = TypeAdapter(EventData).validate_python(body.get("data"))
+        return TypeAdapter(EventData).validate_python(body.get("data"))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(["data", *(str(p) for p in first["loc"])])
         raise ProblemError("invalid-event", f"{where}: {first['msg']}", field=where) from exc
+
+
+def _fill_prev(tracer: Any, body: dict[str, Any]) -> dict[str, str | None]:
+    data = _data_of(body)
     prev: dict[str, str | None] = {}
     for item in data.items():
         state = tracer.world.item(item)

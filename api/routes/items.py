@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.custodial import CustodialKeyError
 from api.deps import CallerDep, Principal, ServicesDep, WriterDep
@@ -63,6 +63,8 @@ class ItemOut(BaseModel):
 
 class ItemRegistration(BaseModel):
     """A pack, module or cell to commission with the caller's custodial key."""
+
+    model_config = ConfigDict(extra="forbid")
 
     code: str
     mass_kg: float | None = Field(default=None, gt=0)

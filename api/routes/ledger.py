@@ -6,7 +6,7 @@ import base64
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
@@ -71,7 +71,9 @@ def entries(
 
 
 @router.get("/proofs/inclusion/{seq}")
-def inclusion(seq: int, services: ServicesDep) -> InclusionProof:
+def inclusion(
+    seq: Annotated[int, Path(ge=0, le=2**63 - 1)], services: ServicesDep
+) -> InclusionProof:
     """Audit path of entry ``seq`` against the latest checkpoint."""
     log = services.tracer.log
     with services.writing():
@@ -107,7 +109,7 @@ def consistency(
 
 
 @router.get("/bundle/{seq}", response_class=PlainTextResponse)
-def bundle(seq: int, services: ServicesDep) -> str:
+def bundle(seq: Annotated[int, Path(ge=0, le=2**63 - 1)], services: ServicesDep) -> str:
     """A self-contained C2SP tlog-proof of entry ``seq``."""
     with services.writing() as tracer:
         return tracer.log.proof_bundle(seq)
@@ -132,6 +134,8 @@ def export(services: ServicesDep) -> StreamingResponse:
 
 
 @router.get("/witnesses/{size}")
-def cosignatures(size: int, services: ServicesDep) -> dict[str, str]:
+def cosignatures(
+    size: Annotated[int, Path(ge=0, le=2**63 - 1)], services: ServicesDep
+) -> dict[str, str]:
     """Witness cosignatures held for the checkpoint at ``size``."""
     return services.tracer.log.store.cosignatures(size)
