@@ -21,6 +21,7 @@ from api.routes import (
     labels,
     ledger,
     operations,
+    pages,
     passport,
 )
 from api.services import Services
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         )
     app.include_router(health.router)
     app.include_router(passport.public_router)  # /p/{code}: what a phone opens
+    app.include_router(pages.router)  # /scan, /dashboard, /work and /static/...: the web pages
     for router in (
         admin.router,
         items.router,

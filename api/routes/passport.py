@@ -1,7 +1,7 @@
 """Passports: the public one a label opens (``/p/{code}``, no key) and the Battery Pass document.
 
 ``/p/{code}`` negotiates its content (RFC 9110 §12.5.1): a browser, which asks for
-``text/html`` first, gets a self-contained page (inline CSS, no external resource);
+``text/html`` first, gets a page (inline CSS, plus the same-origin script that verifies the proof);
 API clients get JSON, the default.
 """
 
