@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.commands import actors, code, events, ledger, service
+from api.commands import actors, analytics, code, events, ledger, service
 
 app = typer.Typer(
     no_args_is_help=True, help="suyuan: traceability for power batteries and scrap metal"
@@ -15,6 +15,7 @@ app.add_typer(actors.app, name="actors")
 app.add_typer(events.app, name="events")
 app.add_typer(events.items_app, name="items")
 app.add_typer(service.app, name="db")
+app.add_typer(analytics.app, name="analytics")
 app.add_typer(service.admin_app, name="admin")
 app.command("serve")(service.serve)
 

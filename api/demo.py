@@ -134,7 +134,7 @@ def _headline(settings: Settings) -> None:
     try:
         report = compute_rates(tracer)
         shown = 0
-        _say("headline rates (all producers, all years; `scripts/suyuan rates` for more):")
+        _say("headline rates (all producers, all years; `scripts/suyuan analytics rates` for more):")
         for rate in report.rates:
             scope = rate.scope
             if any(v for k, v in scope.items() if k not in ("period",)):

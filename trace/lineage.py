@@ -17,11 +17,11 @@ product is the part of that product's traced material that came from it.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from itertools import islice
 from typing import Any, Final, Generic, TypeVar
 
 from schemas.events import EventType
@@ -115,7 +115,7 @@ def _page(rows: Iterable[T], limit: int, cursor: str | None) -> Page[T]:
     if cursor is not None and not (cursor.isascii() and cursor.isdigit()):
         raise ValueError(f"cursor {cursor!r} is not one this query returned")
     start = int(cursor or 0)
-    chunk = list(islice(rows, start, start + limit + 1))
+    chunk = list(itertools.islice(rows, start, start + limit + 1))
     return Page(tuple(chunk[:limit]), str(start + limit) if len(chunk) > limit else None)
 
 
@@ -260,27 +260,6 @@ def _share_of(ins: _Inputs, total: float | None, weight: dict[Node, float]) -> f
     return sum((kg or 0.0) * weight.get(u, 0.0) for u, kg in ins) / total
 
 
-class _Steps:
-    """Steps to visit in log order (or newest first), each at the least depth it was seen."""
-
-    def __init__(self, g: LifecycleGraph, *, newest_first: bool) -> None:
-        self.nodes, self.sign = g.nx._node, -1 if newest_first else 1
-        self.heap: list[tuple[int, Node]] = []
-        self.depth: dict[Node, int] = {}
-
-    def add(self, step: Node, depth: int) -> None:
-        known = self.depth.get(step)
-        if known is None:
-            heapq.heappush(self.heap, (self.sign * self.nodes[step]["seq"], step))
-        if known is None or depth < known:
-            self.depth[step] = depth
-
-    def __iter__(self) -> Iterator[tuple[Node, int]]:
-        while self.heap:
-            step = heapq.heappop(self.heap)[1]
-            yield step, self.depth[step]
-
-
 def downstream(
     g: LifecycleGraph, item: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[Lineage]:
@@ -310,33 +289,41 @@ def downstream(
 
 
 def _forward(g: LifecycleGraph, root: Node) -> Iterator[Lineage]:
-    # In log order every input of a step is settled before the step: its share is final.
-    succ, steps, share = g.nx._succ, _Steps(g, newest_first=False), {root: 1.0}
-    for step in succ[root]:
-        if step[0] == STEP:  # an item's only edges to steps are inputs
-            steps.add(step, 1)
-    for step, depth in steps:
+    # Steps are taken in log order, merging each reached item's consumers (kept in log order
+    # in its adjacency) lazily: a page costs the rows up to its end. In log order every
+    # reached input of a step comes before the step, so its share and depth are final.
+    succ, nodes, tie = g.nx._succ, g.nx._node, itertools.count()
+    share, depth, done = {root: 1.0}, {root: 0}, set()
+    heap: list[tuple[int, int, Node, Iterator[Node]]] = []
+
+    def queue(consumers: Iterator[Node]) -> None:
+        for step in consumers:
+            heapq.heappush(heap, (nodes[step]["seq"], next(tie), step, consumers))
+            return
+
+    queue(s for s in succ[root] if s[0] == STEP)  # an item's only edges to steps are inputs
+    while heap:
+        step, consumers = heapq.heappop(heap)[2:]
+        queue(consumers)
+        if step in done:
+            continue
+        done.add(step)
         ins, total, went_in = _inputs(g, step)
         into, s = (
             sum((kg or 0.0) * share.get(u, 0.0) for u, kg in ins),
             _share_of(ins, total, share),
         )
-        yield _row(g, step, LineageRole.STEP, depth, into, went_in)
-        kind = g.nx._node[step]["type"]
+        d = 1 + min(depth[u] for u, _ in ins if u in depth)
+        yield _row(g, step, LineageRole.STEP, d, into, went_in)
+        kind = nodes[step]["type"]
         for out, keyed in succ[step].items():  # every out-edge of a step is an output
             if out in share:  # the queried item, or (never in a well-formed log) made twice
                 continue
-            role, share[out], kg = (
-                _forward_role(g, kind, out),
-                s,
-                next(iter(keyed.values())).get("kg"),
-            )
-            new = role is LineageRole.NEW_PRODUCT
-            yield _row(g, out, role, depth + 1, into if new else (None if kg is None else kg * s))
+            role, share[out], depth[out] = _forward_role(g, kind, out), s, d + 1
+            new, kg = role is LineageRole.NEW_PRODUCT, next(iter(keyed.values())).get("kg")
+            yield _row(g, out, role, d + 1, into if new else (None if kg is None else kg * s))
             if not new:
-                for later in succ[out]:
-                    if later[0] == STEP:
-                        steps.add(later, depth + 2)
+                queue(c for c in succ[out] if c[0] == STEP)
 
 
 def _forward_role(g: LifecycleGraph, step_type: str, node: Node) -> LineageRole:
@@ -377,35 +364,42 @@ def upstream(
 
 
 def _backward(g: LifecycleGraph, root: Node) -> Iterator[Lineage]:
-    # Newest first, every consumer of a step's outputs comes before the step: its amount is
-    # final. Each item reached is the input of one step only (lots drawn on by several new
-    # products are reached from one of them, the queried item).
-    pred, nodes, steps = g.nx._pred, g.nx._node, _Steps(g, newest_first=True)
+    # Newest first, every consumer of a step's outputs comes before the step: its amount and
+    # depth are final. Each item reached is the input of one step only (lots drawn on by
+    # several new products are reached from one of them, the queried item).
+    pred, nodes = g.nx._pred, g.nx._node
     amount: dict[Node, float] = {}
+    depth: dict[Node, int] = {root: 0}
     roles: dict[Node, LineageRole | None] = {root: None}
-    for step in pred[root]:
-        if step[0] == STEP:  # an item's only edges from steps are outputs
-            steps.add(step, 1)
-    for step, depth in steps:
+    heap = [(-nodes[s]["seq"], s) for s in pred[root] if s[0] == STEP]  # steps that made it
+    heapq.heapify(heap)
+    while heap:
+        step = heapq.heappop(heap)[1]
+        if step in depth:
+            continue
         ins, total, went_in = _inputs(g, step)
-        made, got = nodes[step]["type"], 0.0
-        for out, keyed in g.nx._succ[step].items():
+        made, got, outs = nodes[step]["type"], 0.0, g.nx._succ[step]
+        for out, keyed in outs.items():
             if out == root:  # a new product's traced material is what its commission took
                 whole = float(next(iter(keyed.values())).get("kg", nodes[root].get("mass_kg", 0.0)))
                 got += (went_in or 0.0) if made == EventType.COMMISSION else whole
             else:
                 got += amount.get(out, 0.0)
-        yield _row(g, step, LineageRole.STEP, depth, got, went_in)
+        depth[step] = d = 1 + min(depth[o] for o in outs if o in depth)
+        yield _row(g, step, LineageRole.STEP, d, got, went_in)
         for u, kg in ins:
             if u in roles:
                 continue
-            amount[u] = got * ((kg or 0.0) / total if total is not None else 1 / len(ins))
+            amount[u], depth[u] = (
+                got * ((kg or 0.0) / total if total is not None else 1 / len(ins)),
+                d + 1,
+            )
             producers = [(p, nodes[p]["type"]) for p in pred[u] if p[0] == STEP]
             roles[u] = role = _backward_role(g, made, u, [t for _, t in producers])
-            yield _row(g, u, role, depth + 1, amount[u])
+            yield _row(g, u, role, d + 1, amount[u])
             for earlier, kind in producers:
                 if _follows(role, kind):
-                    steps.add(earlier, depth + 2)
+                    heapq.heappush(heap, (-nodes[earlier]["seq"], earlier))
 
 
 def _backward_role(g: LifecycleGraph, step_type: str, node: Node, made_by: list[str]) -> LineageRole:  # fmt: skip

@@ -23,10 +23,10 @@ from sqlalchemy import Engine
 from trace.engine import Tracer
 from trace.evidence import EVIDENCE_LIMIT, Period, Rate, Total
 from trace.projections import Projections
+from trace.rates_cascade import cascade_operator_rates
 from trace.rates_facts import RateFacts, bulk
 from trace.rates_model import ELEMENTS
 from trace.rates_producer import (
-    cascade_operator_rates,
     cascade_use_rates,
     collection_rates,
     producer_figures,

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, text
 from trace.engine import Accepted, Tracer
 from trace.projections import Projections
 from trace.rates_model import CST, ELEMENTS, ZERO, At, Lot, Phys, Step, Vec
+from trace.rates_steps import StepFacts
 
 __all__ = ["FACT_TYPES", "RateFacts", "bulk"]
 
@@ -77,7 +78,7 @@ def bulk() -> Iterator[None]:
             gc.enable()
 
 
-class RateFacts:
+class RateFacts(StepFacts):
     """Everything the rates read, folded from the accepted events in log order.
 
     ``role_of`` names an actor's role (``""`` if unknown); ``resolve`` maps log positions to
@@ -313,90 +314,6 @@ class RateFacts:
         if phys is not None and phys.repurpose is None:
             phys.repurpose = at
         self.repurposes.append((at.actor, root, code, at))
-
-    def _ended(self, code: str, at: At) -> None:
-        phys = self._phys(code)
-        if phys is not None and phys.end is None and self.role_of(at.actor) == "recycler":
-            phys.end = at
-
-    def _outputs(
-        self, at: At, ctype: str, records: Iterable[Mapping[str, Any]], pcs: float
-    ) -> tuple[str, ...]:
-        ids = []
-        for record in records:
-            lot = record["lot"]
-            self.lots[str(lot["id"])] = Lot(lot, at, ctype, pcs)
-            ids.append(str(lot["id"]))
-        return tuple(ids)
-
-    def _dismantle(self, at: At, data: Mapping[str, Any]) -> None:
-        code = str(data["item"])
-        parts = tuple(self.root(str(p)) for p in data.get("parts", ()))
-        outputs = self._outputs(at, "dismantle", data.get("outputs", ()), 1.0)
-        inputs: list[tuple[str, float, str | None]] = [
-            (code, float(data["mass_kg"]), self.root(code))
-        ]
-        self.steps.append(Step(at, "dismantle", inputs, outputs, parts=parts))
-        self._ended(code, at)
-
-    def _recycle(self, at: At, data: Mapping[str, Any]) -> None:
-        inputs: list[tuple[str, float, str | None]] = []
-        weighted = total = 0.0
-        for entry in data["inputs"]:
-            code, kg = str(entry["item"]), float(entry["mass_kg"])
-            if code.startswith("LOT-"):
-                lot = self.lots.get(code)
-                weighted += kg * (lot.pcs if lot is not None else 0.0)
-                inputs.append((code, kg, None))
-            else:
-                weighted += kg
-                inputs.append((code, kg, self.root(code)))
-                self._ended(code, at)
-            total += kg
-        pcs = weighted / total if total else 0.0
-        outputs = self._outputs(at, "recycle", data["outputs"], pcs)
-        reagents = float(data.get("reagents_kg") or 0.0)
-        self.steps.append(Step(at, "recycle", inputs, outputs, reagents=reagents))
-
-    def _lot_create(self, at: At, data: Mapping[str, Any]) -> None:
-        self._outputs(at, "lot_create", [data], 0.0)
-
-    def _lot_inputs(
-        self, codes: Iterable[str], declared: Mapping[str, float] | None
-    ) -> tuple[list[tuple[str, float, str | None]], float]:
-        inputs: list[tuple[str, float, str | None]] = []
-        weighted = total = 0.0
-        for code in codes:
-            lot = self.lots.get(code)
-            kg = declared[code] if declared is not None else (lot.remaining if lot else 0.0)
-            weighted += kg * (lot.pcs if lot is not None else 0.0)
-            total += kg
-            inputs.append((code, kg, None))
-        return inputs, (weighted / total if total else 0.0)
-
-    def _relabel(
-        self,
-        at: At,
-        kind: str,
-        codes: list[str],
-        outputs: Sequence[Mapping[str, Any]],
-        declared: Mapping[str, float] | None = None,
-        reagents: float = 0.0,
-    ) -> None:
-        inputs, pcs = self._lot_inputs(codes, declared)
-        made = self._outputs(at, kind, outputs, pcs)
-        self.steps.append(Step(at, kind, inputs, made, reagents=reagents))
-
-    def _lot_split(self, at: At, data: Mapping[str, Any]) -> None:
-        self._relabel(at, "lot_split", [str(data["lot"])], data["parts"])
-
-    def _lot_merge(self, at: At, data: Mapping[str, Any]) -> None:
-        self._relabel(at, "lot_merge", [str(c) for c in data["lots"]], [data["into"]])
-
-    def _lot_smelt(self, at: At, data: Mapping[str, Any]) -> None:
-        declared = {str(e["item"]): float(e["mass_kg"]) for e in data["inputs"]}
-        reagents = float(data.get("reagents_kg") or 0.0)
-        self._relabel(at, "lot_smelt", list(declared), data["outputs"], declared, reagents)
 
     def _correction(self, at: At, data: Mapping[str, Any]) -> None:
         code = str(data["item"])

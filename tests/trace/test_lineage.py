@@ -33,7 +33,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[LifecycleGraph, Lif
     return graph, live_a_full_life(new_scene(tracer))
 
 
-def _roles(page: Page[Any]) -> dict[str, tuple[LineageRole, float | None]]:
+def _roles(page: Page[Any]) -> dict[str, tuple[LineageRole, Any]]:
     return {row.node: (row.role, row.attributed_kg) for row in page.items}
 
 
