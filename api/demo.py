@@ -132,19 +132,25 @@ def _headline(settings: Settings) -> None:
 
     tracer = open_tracer(settings, create=False)
     try:
-        report = compute_rates(tracer)
-        shown = 0
-        _say("headline rates (all producers, all years; `scripts/suyuan analytics rates` for more):")
+        year = max(s.last_time.year for s in tracer.world.items.values()) - 1  # last full year
+        report = compute_rates(tracer, year=year)
+        _say(
+            f"headline rates for {year}, all producers (`scripts/suyuan analytics rates` for more):"
+        )
+        seen: set[tuple[str, str]] = set()
         for rate in report.rates:
-            scope = rate.scope
-            if any(v for k, v in scope.items() if k not in ("period",)):
+            if any(v for k, v in rate.scope.items() if k not in ("period", "element")):
                 continue
+            element = str(rate.scope.get("element") or "")
+            if (rate.name + element, rate.unit) in seen:
+                continue
+            seen.add((rate.name + element, rate.unit))
             value = "undefined" if rate.value is None else f"{rate.value:.1%}"
+            label = f"{rate.name} {element}".strip()
             _say(
-                f"  {rate.name:<40} {value:>10}   ({rate.numerator:,.0f} / {rate.denominator:,.0f} {rate.unit})"
+                f"  {label:<34} {value:>10}   ({rate.numerator:,.0f} / {rate.denominator:,.0f} {rate.unit})"
             )
-            shown += 1
-            if shown >= 12:
+            if len(seen) >= 16:
                 break
     finally:
         tracer.close()
