@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import trace
 from pathlib import Path
 
+import trace
 from tests.conftest import ROOT
 
 

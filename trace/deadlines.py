@@ -25,11 +25,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from trace.errors import TraceError
 from typing import Final, Literal
 
 from schemas.actors import Role
 from schemas.events import EventType
+from trace.errors import TraceError
 
 __all__ = [
     "DEADLINES",

@@ -309,10 +309,8 @@ def _forward(g: LifecycleGraph, root: Node) -> Iterator[Lineage]:
             continue
         done.add(step)
         ins, total, went_in = _inputs(g, step)
-        into, s = (
-            sum((kg or 0.0) * share.get(u, 0.0) for u, kg in ins),
-            _share_of(ins, total, share),
-        )
+        into = sum((kg or 0.0) * share.get(u, 0.0) for u, kg in ins)  # kg of the item's flow
+        s = _share_of(ins, total, share)
         d = 1 + min(depth[u] for u, _ in ins if u in depth)
         yield _row(g, step, LineageRole.STEP, d, into, went_in)
         kind = nodes[step]["type"]

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+
+import pytest
+
+from schemas.actors import Role
+from schemas.events import EventType
 from trace.deadlines import (
     DEADLINES,
     PRC_SCHEDULES,
@@ -16,11 +21,6 @@ from trace.deadlines import (
     prc_calendar,
     working_days_between,
 )
-
-import pytest
-
-from schemas.actors import Role
-from schemas.events import EventType
 
 CST = timezone(timedelta(hours=8))
 WEEKENDS = HolidayCalendar()
