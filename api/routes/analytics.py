@@ -72,14 +72,16 @@ def lineage(
         raise ProblemError("not-found", f"no item {code}")
     check_can_read(caller, state, services.tracer)
     g = services.graph
-    return {
-        "item": code,
-        "parts": _page(lineage_queries.parts(g, code, limit=limit)),
-        "lives": _page(lineage_queries.lives(g, code, limit=limit)),
-        "custody": _page(lineage_queries.custody_chain(g, code, limit=limit)),
-        "downstream": _page(lineage_queries.downstream(g, code, limit=limit)),
-        "upstream": _page(lineage_queries.upstream(g, code, limit=limit)),
-    }
+    # The graph is updated under the write lock; queries must not see it half-applied.
+    with services.lock:
+        return {
+            "item": code,
+            "parts": _page(lineage_queries.parts(g, code, limit=limit)),
+            "lives": _page(lineage_queries.lives(g, code, limit=limit)),
+            "custody": _page(lineage_queries.custody_chain(g, code, limit=limit)),
+            "downstream": _page(lineage_queries.downstream(g, code, limit=limit)),
+            "upstream": _page(lineage_queries.upstream(g, code, limit=limit)),
+        }
 
 
 @router.get("/flows")
@@ -96,12 +98,15 @@ def flows(
     """Flows between lifecycle stages or organisations, ready for a Sankey diagram."""
     producer = _scope(caller, producer)
     g = services.graph
-    if by == "stage":
-        result = flow_queries.stage_flows(g, region=region, start=start, end=end, producer=producer)
-    else:
-        result = flow_queries.actor_flows(
-            g, by=by, region=region, start=start, end=end, producer=producer
-        )
+    with services.lock:  # the graph is updated under the write lock
+        if by == "stage":
+            result = flow_queries.stage_flows(
+                g, region=region, start=start, end=end, producer=producer
+            )
+        else:
+            result = flow_queries.actor_flows(
+                g, by=by, region=region, start=start, end=end, producer=producer
+            )
     return result.to_dict(measure=measure)
 
 
