@@ -216,9 +216,28 @@ def get_public_passport(
             ensure_checkpoint(tracer.log, latest.seq)
     label = verify_issued(tracer.log.key_records(), issuer=item.producer, code=code, token=s)
     doc = public_passport(tracer, item, label=label, proof=inclusion_proof(tracer.log, latest))
+    doc["custody"] = _public_custody(services, code)
     if as_html:
         return HTMLResponse(passport_page(doc), headers=_VARY)
     return JSONResponse(doc, headers=_VARY)
+
+
+def _public_custody(services: ServicesDep, code: str) -> list[dict[str, Any]]:
+    """The custody timeline across the pack's lives, by role and place only (never names)."""
+    from trace.lineage import custody_chain
+
+    with services.lock:  # the graph is updated under the write lock
+        chain = custody_chain(services.graph, code, limit=500).items
+    return [
+        {
+            "code": c.code,
+            "role": c.role,
+            "region": c.region,
+            "since": c.since.isoformat(),
+            "until": None if c.until is None else c.until.isoformat(),
+        }
+        for c in chain
+    ]
 
 
 @router.get("/{code}/passport")

@@ -296,3 +296,26 @@ def test_lots_have_no_battery_passport(papi: Api) -> None:
     assert response.status_code == 404 and "lot" in response.json()["detail"]
     public = papi.get(f"/p/{lot}").json()
     assert public["kind"] == "lot" and public["identity"]["material"] == "copper_scrap"
+
+
+def test_the_public_passport_tells_custody_by_role_and_place_never_by_name(api: Api) -> None:
+    catl = api.actor("catl-custody", "battery_maker", "350000")
+    byd = api.actor("byd-custody", "automaker", "440000")
+    code = "001PEAB0000001G1C0000077"
+    assert api.post("/v1/items", catl, json=[{"code": code, "mass_kg": 400}]).status_code == 201
+    offer = api.post(
+        "/v1/events/custodial", catl,
+        json=[{"idempotency_key": "t-h", "data": {"type": "handover", "items": [code], "to": "byd-custody"}}],
+    ).json()[0]["event_id"]  # fmt: skip
+    accepted = api.post(
+        "/v1/events/custodial", byd,
+        json=[{"idempotency_key": "t-a", "data": {"type": "accept", "handover": offer, "items": [code]}}],
+    )  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    doc = api.get(f"/p/{code}").json()
+    assert [(c["role"], c["region"]) for c in doc["custody"]] == [
+        ("battery_maker", "350000"),
+        ("automaker", "440000"),
+    ]
+    assert doc["custody"][0]["until"] == doc["custody"][1]["since"]
+    assert "catl-custody" not in str(doc["custody"]) and "byd-custody" not in str(doc["custody"])
