@@ -37,23 +37,15 @@ from ledger.entry import Submission
 from schemas.actors import Actor
 from schemas.epcis import event_id as compute_event_id
 from schemas.events import (
-    CommissionData,
     CorrectionData,
-    DismantleData,
     Event,
     EventData,
     EventType,
-    LotCreateData,
-    LotMergeData,
-    LotSmeltData,
-    LotSplitData,
-    RecycleData,
-    RepurposeData,
 )
 from schemas.tables import EventItemRow
 from trace.engine import EventReceipt, Tracer, parse_event
 from trace.errors import CustodyError, InvalidEvent, TraceError
-from trace.rules import ROLES
+from trace.rules import ROLES, created_items
 
 __all__ = [
     "BATCH_SIZE",
@@ -105,23 +97,6 @@ def check_role(actor: Actor, kind: EventType) -> None:
         raise ProblemError(
             "forbidden", f"{actor.id} is a {actor.role.value}; {kind.value} is recorded by {names}"
         )
-
-
-def created_items(data: EventData) -> frozenset[str]:
-    """The items an event brings into existence; every other item it names must exist."""
-    if isinstance(data, CommissionData):
-        return frozenset({data.item})
-    if isinstance(data, RepurposeData):
-        return frozenset({data.new_code})
-    if isinstance(data, DismantleData | RecycleData | LotSmeltData):
-        return frozenset(o.lot.id for o in data.outputs)
-    if isinstance(data, LotSplitData):
-        return frozenset(p.lot.id for p in data.parts)
-    if isinstance(data, LotMergeData):
-        return frozenset({data.into.lot.id})
-    if isinstance(data, LotCreateData):
-        return frozenset({data.lot.id})
-    return frozenset()
 
 
 def check_visible(caller: Principal, tracer: Tracer, data: EventData) -> None:

@@ -119,6 +119,7 @@ from schemas.events import (
     DismantleData,
     DisputeData,
     Event,
+    EventData,
     EventType,
     LotCreateData,
     LotMergeData,
@@ -135,7 +136,7 @@ from trace.rules_handover import HANDLERS as _HANDOVER
 from trace.rules_transform import HANDLERS as _TRANSFORM
 from trace.state import Effects, ItemState, Status, World
 
-__all__ = ["DEFAULT_TOLERANCE", "ROLES", "check_event"]
+__all__ = ["DEFAULT_TOLERANCE", "ROLES", "check_event", "created_items"]
 
 DEFAULT_TOLERANCE: Final = 0.005
 
@@ -268,9 +269,8 @@ def _check_role(actor: Actor, kind: EventType) -> None:
         )
 
 
-def _created(event: Event) -> frozenset[str]:
+def created_items(data: EventData) -> frozenset[str]:
     """The items this event brings into existence."""
-    data = event.data
     if isinstance(data, CommissionData):
         return frozenset({data.item})
     if isinstance(data, RepurposeData):
@@ -288,7 +288,7 @@ def _created(event: Event) -> frozenset[str]:
 
 def _check_chain(step: Step) -> list[ItemState]:
     """Check ``prev`` item by item; return the states of the existing items touched."""
-    created = _created(step.event)
+    created = created_items(step.event.data)
     existing: list[ItemState] = []
     for item_id in step.event.items():
         state = step.world.item(item_id)
