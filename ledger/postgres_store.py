@@ -19,6 +19,7 @@ from ledger.store import (
     AppendPlan,
     Head,
     LogStore,
+    SQLLogStore,
     key_from_row,
 )
 
@@ -70,8 +71,10 @@ def ledger_ddl() -> list[tuple[str, tuple[bytes, ...] | None]]:
     return out
 
 
-class PostgresStore(LogStore):
+class PostgresStore(SQLLogStore):
     """A log in a PostgreSQL database (the URL may set ``search_path`` via ``options``)."""
+
+    placeholder = "%s"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -154,37 +157,6 @@ class PostgresStore(LogStore):
             ).fetchall()
         return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
 
-    def read_level(self, level: int, start: int, end: int) -> list[bytes]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT hash FROM ledger_nodes WHERE level = %s AND idx >= %s AND idx < %s"
-                " ORDER BY idx",
-                (level, start, end),
-            ).fetchall()
-        return [bytes(r[0]) for r in rows]
-
-    def read_entries(self, start: int, end: int) -> list[bytes]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT entry FROM ledger_entries WHERE seq >= %s AND seq < %s ORDER BY seq",
-                (start, end),
-            ).fetchall()
-        return [bytes(r[0]) for r in rows]
-
-    def find_by_leaf_key(self, key: int) -> list[tuple[int, bytes]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT seq, entry FROM ledger_entries WHERE leaf_key = %s ORDER BY seq", (key,)
-            ).fetchall()
-        return [(int(s), bytes(e)) for s, e in rows]
-
-    def keys(self) -> list[KeyRecord]:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {KEY_COLUMNS} FROM ledger_keys ORDER BY added_seq"
-            ).fetchall()
-        return [key_from_row(r) for r in rows]
-
     def keys_by_id(self, key_ids: Sequence[str]) -> dict[str, KeyRecord]:
         with self._lock:
             rows = self._conn.execute(
@@ -199,18 +171,6 @@ class PostgresStore(LogStore):
                 (size, note),
             )
 
-    def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
-        with self._lock:
-            if size is None:
-                row = self._conn.execute(
-                    "SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
-                ).fetchone()
-            else:
-                row = self._conn.execute(
-                    "SELECT size, note FROM ledger_checkpoints WHERE size = %s", (size,)
-                ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
-
     def add_cosignature(self, size: int, witness: str, note: str) -> None:
         with self._lock:
             self._conn.execute(
@@ -218,10 +178,3 @@ class PostgresStore(LogStore):
                 " ON CONFLICT (size, witness) DO UPDATE SET note = EXCLUDED.note",
                 (size, witness, note),
             )
-
-    def cosignatures(self, size: int) -> dict[str, str]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT witness, note FROM ledger_cosignatures WHERE size = %s", (size,)
-            ).fetchall()
-        return {str(w): str(n) for w, n in rows}

@@ -20,6 +20,7 @@ from ledger.store import (
     AppendPlan,
     Head,
     LogStore,
+    SQLLogStore,
     key_from_row,
 )
 
@@ -72,7 +73,7 @@ def ledger_ddl() -> list[tuple[str, tuple[bytes, ...] | None]]:
     return out
 
 
-class SQLiteStore(LogStore):
+class SQLiteStore(SQLLogStore):
     """A log in one SQLite file (or ``:memory:``)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -166,36 +167,6 @@ class SQLiteStore(LogStore):
                     found[(level, idx)] = bytes(h)
         return found
 
-    def read_level(self, level: int, start: int, end: int) -> list[bytes]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
-                (level, start, end),
-            ).fetchall()
-        return [bytes(r[0]) for r in rows]
-
-    def read_entries(self, start: int, end: int) -> list[bytes]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT entry FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq",
-                (start, end),
-            ).fetchall()
-        return [bytes(r[0]) for r in rows]
-
-    def find_by_leaf_key(self, key: int) -> list[tuple[int, bytes]]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT seq, entry FROM ledger_entries WHERE leaf_key = ? ORDER BY seq", (key,)
-            ).fetchall()
-        return [(int(s), bytes(e)) for s, e in rows]
-
-    def keys(self) -> list[KeyRecord]:
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {KEY_COLUMNS} FROM ledger_keys ORDER BY added_seq"
-            ).fetchall()
-        return [key_from_row(r) for r in rows]
-
     def keys_by_id(self, key_ids: Sequence[str]) -> dict[str, KeyRecord]:
         found: dict[str, KeyRecord] = {}
         with self._lock:
@@ -215,28 +186,9 @@ class SQLiteStore(LogStore):
                 "INSERT OR IGNORE INTO ledger_checkpoints (size, note) VALUES (?, ?)", (size, note)
             )
 
-    def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
-        with self._lock:
-            if size is None:
-                row = self._conn.execute(
-                    "SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
-                ).fetchone()
-            else:
-                row = self._conn.execute(
-                    "SELECT size, note FROM ledger_checkpoints WHERE size = ?", (size,)
-                ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
-
     def add_cosignature(self, size: int, witness: str, note: str) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO ledger_cosignatures (size, witness, note) VALUES (?, ?, ?)",
                 (size, witness, note),
             )
-
-    def cosignatures(self, size: int) -> dict[str, str]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT witness, note FROM ledger_cosignatures WHERE size = ?", (size,)
-            ).fetchall()
-        return {str(w): str(n) for w, n in rows}

@@ -19,14 +19,15 @@ refuse UPDATE and DELETE.
 from __future__ import annotations
 
 import abc
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ledger.keys import KeyRecord, KeyRole
 from ledger.merkle import NodeId
 
-__all__ = ["AppendPlan", "Head", "LogStore", "StoredKey", "leaf_key"]
+__all__ = ["AppendPlan", "Head", "LogStore", "SQLLogStore", "StoredKey", "leaf_key"]
 
 T = TypeVar("T")
 
@@ -115,6 +116,54 @@ class LogStore(abc.ABC):
         """Entries ``[start, end)`` in chunks, for replay and export."""
         for lo in range(start, end, chunk):
             yield self.read_entries(lo, min(end, lo + chunk))
+
+
+class SQLLogStore(LogStore):
+    """The reads both database backends share; they differ only in the placeholder."""
+
+    placeholder = "?"
+    _lock: threading.RLock
+    _conn: Any  # a sqlite3 or psycopg connection: both have execute(sql, params)
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        with self._lock:
+            return list(self._conn.execute(sql.replace("?", self.placeholder), params).fetchall())
+
+    def read_level(self, level: int, start: int, end: int) -> list[bytes]:
+        rows = self._rows(
+            "SELECT hash FROM ledger_nodes WHERE level = ? AND idx >= ? AND idx < ? ORDER BY idx",
+            (level, start, end),
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def read_entries(self, start: int, end: int) -> list[bytes]:
+        rows = self._rows(
+            "SELECT entry FROM ledger_entries WHERE seq >= ? AND seq < ? ORDER BY seq", (start, end)
+        )
+        return [bytes(r[0]) for r in rows]
+
+    def find_by_leaf_key(self, key: int) -> list[tuple[int, bytes]]:
+        rows = self._rows(
+            "SELECT seq, entry FROM ledger_entries WHERE leaf_key = ? ORDER BY seq", (key,)
+        )
+        return [(int(s), bytes(e)) for s, e in rows]
+
+    def keys(self) -> list[KeyRecord]:
+        rows = self._rows(f"SELECT {KEY_COLUMNS} FROM ledger_keys ORDER BY added_seq")
+        return [key_from_row(r) for r in rows]
+
+    def checkpoint(self, size: int | None = None) -> tuple[int, str] | None:
+        if size is None:
+            rows = self._rows(
+                "SELECT size, note FROM ledger_checkpoints ORDER BY size DESC LIMIT 1"
+            )
+        else:
+            rows = self._rows("SELECT size, note FROM ledger_checkpoints WHERE size = ?", (size,))
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def cosignatures(self, size: int) -> dict[str, str]:
+        rows = self._rows("SELECT witness, note FROM ledger_cosignatures WHERE size = ?", (size,))
+        return {str(w): str(n) for w, n in rows}
 
 
 def key_from_row(row: Sequence[object]) -> KeyRecord:
