@@ -18,15 +18,13 @@ generator uses httpx2 when it is installed: httpx 0.28's async connection pool
 slows down as connections are added (about 130 req/s at 32 connections on the
 reference machine, where httpx2 gives about 700). Every run is bounded in time.
 
-Used by ``scripts/bench.py`` (``bench_api(record, full)``) or on its own::
+Used by ``scripts/bench.py`` (``bench_api(record, full)``), which prints and saves the table::
 
-    scripts/bench api                          # through bench.py, once its SUITES has "api"
-    PYTHONPATH=. .venv/bin/python scripts/bench_api.py [--full]
+    scripts/bench api [--full]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
@@ -560,33 +558,3 @@ def bench_api(record: Record, full: bool) -> None:
            "events/s", "Tracer.submit in-process, same batches", engine,
            target=f">= {EVENTS_TARGET:,.0f} events/s",
            met=events.item_rate >= EVENTS_TARGET and not events.errors)  # fmt: skip
-
-
-def _print_record(
-    suite: str,
-    name: str,
-    value: float,
-    unit: str,
-    peer_name: str,
-    peer_value: float,
-    *,
-    ratio: float | None = None,
-    target: str = "",
-    met: bool | None = None,
-) -> None:
-    r = ratio if ratio is not None else (value / peer_value if peer_value else float("nan"))
-    status = "" if met is None else ("  [met]" if met else "  [NOT met]")
-    print(f"  {name:<52} {value:>10,.1f} {unit:<8} | {peer_name:<38} {peer_value:>10,.1f}"
-          f" | ratio {r:7.3f} {target}{status}", flush=True)  # fmt: skip
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--full", action="store_true", help=f"{FULL_RUN_S:g} s runs")
-    args = parser.parse_args()
-    bench_api(_print_record, args.full)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
