@@ -341,10 +341,9 @@ class DismantleData(_Data):
         return [self.item, *self.parts, *(o.lot.id for o in self.outputs)]
 
 
-class RecycleData(_Data):
-    """Recycling (再生利用): batteries or black mass in, per-element recovered material out."""
+class _Transformation(_Data):
+    """Inputs consumed by mass, output lots with their element content, reagents added."""
 
-    type: Literal[EventType.RECYCLE] = EventType.RECYCLE
     inputs: list[MassIn] = Field(min_length=1, max_length=_MAX_ITEMS)
     outputs: list[OutputLot] = Field(min_length=1, max_length=_MAX_ITEMS)
     reagents_kg: float = Field(
@@ -353,6 +352,12 @@ class RecycleData(_Data):
 
     def items(self) -> list[str]:
         return [*(i.item for i in self.inputs), *(o.lot.id for o in self.outputs)]
+
+
+class RecycleData(_Transformation):
+    """Recycling (再生利用): batteries or black mass in, per-element recovered material out."""
+
+    type: Literal[EventType.RECYCLE] = EventType.RECYCLE
 
 
 class LotCreateData(_Data):
@@ -383,18 +388,10 @@ class LotMergeData(_Data):
         return [*self.lots, self.into.lot.id]
 
 
-class LotSmeltData(_Data):
+class LotSmeltData(_Transformation):
     """Smelting or refining: lots in (kg), lots out with element content (kg)."""
 
     type: Literal[EventType.LOT_SMELT] = EventType.LOT_SMELT
-    inputs: list[MassIn] = Field(min_length=1, max_length=_MAX_ITEMS)
-    outputs: list[OutputLot] = Field(min_length=1, max_length=_MAX_ITEMS)
-    reagents_kg: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="process chemicals added, kg"
-    )
-
-    def items(self) -> list[str]:
-        return [*(i.item for i in self.inputs), *(o.lot.id for o in self.outputs)]
 
 
 class CorrectionData(_Data):
