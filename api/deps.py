@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import ProblemError
 from api.services import Services
@@ -19,19 +20,27 @@ __all__ = [
     "ServicesDep",
     "SettingsDep",
     "WriterDep",
+    "get_reader",
     "get_services",
+    "services_of",
 ]
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The process's services (what :data:`ServicesDep` gives)."""
     services: Services = request.app.state.services
     return services
+
+
+# Dependencies that do no I/O are coroutines: FastAPI runs plain functions in a thread.
+async def get_services(request: Request) -> Services:
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings_dep(services: ServicesDep) -> Settings:
+async def get_settings_dep(services: ServicesDep) -> Settings:
     return services.settings
 
 
@@ -73,10 +82,9 @@ def _token(request: Request) -> str | None:
 
 def get_caller(request: Request, services: ServicesDep) -> Principal:
     """The principal behind the request's API key; rate-limited per key (or per client address)."""
-    # Other workers (processes) may have appended: catch up before answering (one query
-    # when nothing is new), so a key or an item created through another worker is seen.
-    with services.lock:
-        services.tracer.catch_up()
+    # Other workers (processes) may have appended: catch up before answering, so a key or
+    # an item created through another worker is seen.
+    services.sync()
     token = _token(request)
     principal = PUBLIC
     if token is not None:
@@ -91,16 +99,31 @@ def get_caller(request: Request, services: ServicesDep) -> Principal:
                     "unauthenticated", f"the key's organisation {row.actor_id!r} is gone"
                 )
         principal = Principal(row.id, actor, admin=row.actor_id is None)
+    _limit(services, request, principal)
+    return principal
+
+
+def _limit(services: Services, request: Request, principal: Principal) -> None:
     bucket = principal.key_id or f"ip:{request.client.host if request.client else '?'}"
     wait = services.limiter.allow(bucket)
     if wait is not None:
         raise ProblemError(
             "rate-limited", f"slow down: retry in {wait:.1f} s", retry_after=round(wait, 1)
         )
-    return principal
 
 
 CallerDep = Annotated[Principal, Depends(get_caller)]
+
+
+async def get_reader(request: Request, services: Services) -> Principal:
+    """:func:`get_caller` for routes anyone may read: a caller without a key costs no thread.
+
+    Such routes bring the engine up to date themselves (:meth:`Services.sync`).
+    """
+    if _token(request) is not None:
+        return await run_in_threadpool(get_caller, request, services)
+    _limit(services, request, PUBLIC)
+    return PUBLIC
 
 
 def require_admin(caller: CallerDep) -> Principal:

@@ -100,7 +100,9 @@ class TimeoutMiddleware:
             await send(message)
 
         try:
-            await asyncio.wait_for(self.app(scope, receive, tracking_send), timeout=self.seconds)
+            # A deadline on this task, rather than wait_for's second task per request.
+            async with asyncio.timeout(self.seconds):
+                await self.app(scope, receive, tracking_send)
         except TimeoutError:
             if not started:
                 await _send_problem(send, "timeout", f"no answer within {self.seconds:g} s")

@@ -34,6 +34,7 @@ __all__ = [
     "ensure_checkpoint",
     "has_legitimate_interest",
     "inclusion_proof",
+    "label_verdict",
     "public_passport",
 ]
 
@@ -162,10 +163,21 @@ def _earlier_lives(tracer: Tracer, item: ItemState) -> list[str]:
     return lives
 
 
-def public_passport(
-    tracer: Tracer, item: ItemState, *, label: LabelCheck, proof: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The passport anyone may read: no organisation is named but the label's signer key."""
+def label_verdict(label: LabelCheck) -> dict[str, Any]:
+    """The passport's ``label`` member: what the scanned label's signature says."""
+    return {
+        "verdict": label.verdict.value,
+        "genuine": label.genuine,
+        "explanation": label.verdict.words,
+        "key_id": label.key_id,
+    }
+
+
+def public_passport(tracer: Tracer, item: ItemState, *, proof: Mapping[str, Any]) -> dict[str, Any]:
+    """The passport anyone may read, but for its ``label`` verdict (:func:`label_verdict`).
+
+    No organisation is named but the label's signer key.
+    """
     holder = tracer.world.actor(item.custodian)
     return {
         "code": item.id,
@@ -178,12 +190,6 @@ def public_passport(
         "holder": {"role": None if holder is None else holder.role.value, "region": item.region},
         "earlier_lives": _earlier_lives(tracer, item),
         "successor": item.successor,
-        "label": {
-            "verdict": label.verdict.value,
-            "genuine": label.genuine,
-            "explanation": label.verdict.words,
-            "key_id": label.key_id,
-        },
         "proof": dict(proof),
         "battery_pass": f"/v1/items/{item.id}/passport",
     }

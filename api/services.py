@@ -12,6 +12,7 @@ from typing import TypeVar
 from api.custodial import CustodialKeys
 from api.keys import KeyStore
 from api.migrate import upgrade
+from api.passport_cache import LedgerView, LedgerWatch, PassportCache
 from api.runtime import open_tracer
 from api.settings import Settings
 from trace.engine import Tracer
@@ -45,6 +46,17 @@ class RateLimiter:
             return (1.0 - tokens) / self.rate
 
 
+_POSTGRES = ("postgresql://", "postgres://")
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The file of a SQLite database URL (or bare path); ``None`` for other databases."""
+    if url.startswith(_POSTGRES):
+        return None
+    path = url.removeprefix("sqlite:///")
+    return None if path == ":memory:" else path
+
+
 @dataclass
 class Services:
     """The engine and its companions; one per process, built at start-up."""
@@ -55,8 +67,19 @@ class Services:
     custodial: CustodialKeys
     limiter: RateLimiter
     graph: LifecycleGraph
+    passports: PassportCache = field(default_factory=PassportCache)
+    watch: LedgerWatch = field(init=False)
     # The engine's in-memory state is shared by request threads: writes take this lock.
     lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self.tracer.subscribe(self.passports.on_event)
+        self.watch = LedgerWatch(self.tracer.log, _sqlite_file(self.settings.database_url))
+
+    @property
+    def local_reads(self) -> bool:
+        """Whether reads from the database take microseconds (SQLite), not a round trip."""
+        return not self.settings.database_url.startswith(_POSTGRES)
 
     @classmethod
     def start(cls, settings: Settings) -> Services:
@@ -72,10 +95,21 @@ class Services:
             limiter=RateLimiter(settings.rate_limit_per_minute),
             # Rebuilt from the log, then kept up to date as events are accepted.
             graph=LifecycleGraph.follow(tracer),
+            passports=PassportCache(settings.passport_cache_size),
         )
 
     def close(self) -> None:
+        self.watch.close()
         self.tracer.close()
+
+    def sync(self) -> LedgerView:
+        """Catch up with what other processes appended; cheap when nothing did (:class:`LedgerWatch`)."""
+        view = self.watch.current()
+        if view != self.passports.view:
+            with self.lock:
+                self.tracer.catch_up()
+                self.passports.refresh(view)
+        return view
 
     @contextmanager
     def writing(self) -> Iterator[Tracer]:

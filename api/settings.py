@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=1200, ge=1, description="requests per API key")
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     cors_origins: list[str] = Field(default_factory=list, description="empty: CORS off")
+    passport_cache_size: int = Field(
+        default=4096, ge=0, description="public passports kept ready per worker process"
+    )
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
 
     @model_validator(mode="after")

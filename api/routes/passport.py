@@ -2,23 +2,28 @@
 
 ``/p/{code}`` negotiates its content (RFC 9110 §12.5.1): a browser, which asks for
 ``text/html`` first, gets a page (inline CSS, plus the same-origin script that verifies the proof);
-API clients get JSON, the default.
+API clients get JSON, the default. Passports are kept ready (:mod:`api.passport_cache`): while
+the ledger has not moved, a scan is answered from the event loop with stored bytes.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from string import Template
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import StringConstraints, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import CallerDep, ServicesDep
+from api.deps import CallerDep, ServicesDep, get_reader, services_of
 from api.errors import ProblemError
 from api.labels import verify_issued
 from api.passport import (
@@ -26,13 +31,15 @@ from api.passport import (
     ensure_checkpoint,
     has_legitimate_interest,
     inclusion_proof,
+    label_verdict,
     public_passport,
 )
+from api.passport_cache import Passport, dumps, family
+from api.services import Services
 from trace.state import ItemKind
 
 __all__ = ["public_router", "router", "wants_html"]
 
-public_router = APIRouter(tags=["passport"])
 router = APIRouter(prefix="/items", tags=["passport"])
 
 _TEMPLATE: Final = Path(__file__).resolve().parent.parent / "templates" / "passport.html"
@@ -68,6 +75,11 @@ def wants_html(accept: str | None) -> bool:
     """Whether the client prefers HTML over JSON; JSON wins ties and absent headers."""
     if not accept:
         return False
+    return _prefers_html(accept)
+
+
+@lru_cache(maxsize=256)  # clients send a handful of distinct Accept headers
+def _prefers_html(accept: str) -> bool:
     return _quality(accept, _HTML) > _quality(accept, _JSON)
 
 
@@ -188,46 +200,125 @@ def not_found_page(code: str) -> str:
 
 # --- routes ---
 
+_LABEL_TOKEN_MAX: Final = 200
+_LabelToken = Annotated[str, StringConstraints(max_length=_LABEL_TOKEN_MAX)]
+_label_token: Final = TypeAdapter(_LabelToken)
+
+
+class _ScanRoute(APIRoute):
+    """``/p/{code}`` reads its two parameters itself: FastAPI's parameter resolution
+    costs more than answering with a kept passport. The endpoint's signature still
+    describes the operation in OpenAPI, and ``s`` is validated as it says."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        async def handle(request: Request) -> Response:
+            token = request.query_params.get("s")
+            if token is not None:
+                try:
+                    _label_token.validate_python(token)
+                except ValidationError as exc:
+                    errors = [{**e, "loc": ("query", "s", *e["loc"])} for e in exc.errors()]
+                    raise RequestValidationError(errors) from None
+            return await get_public_passport(request.path_params["code"], request, token)
+
+        return handle
+
+
+public_router = APIRouter(tags=["passport"], route_class=_ScanRoute)
+
 
 @public_router.get(
     "/p/{code}",
     response_model=None,
     responses={200: {"content": {_JSON: {}, _HTML: {}}}, 404: {"content": {_HTML: {}}}},
 )
-def get_public_passport(
+async def get_public_passport(
     code: str,
     request: Request,
-    services: ServicesDep,
-    _caller: CallerDep,  # no key needed; the caller's address is rate-limited
-    s: Annotated[str | None, Query(max_length=200, description="label signature")] = None,
+    s: Annotated[_LabelToken | None, Query(description="label signature")] = None,
 ) -> Response:
     """The public passport a label opens: HTML for browsers, JSON otherwise."""
+    # No key needed; the caller's address is rate-limited.
+    services = services_of(request)
+    await get_reader(request, services)
     as_html = wants_html(request.headers.get("accept"))
-    tracer = services.tracer
-    item = tracer.world.item(code)
+    if services.local_reads:
+        # A kept passport is served from the event loop, without a thread.
+        kept = _kept(services, code, s)
+        if kept is not None:
+            return _respond(kept, as_html)
+    return await run_in_threadpool(_scan, services, code, s, as_html)
+
+
+def _kept(services: Services, code: str, token: str | None) -> bytes | None:
+    """The passport's JSON if it is kept for the current ledger view, else ``None``."""
+    # The event loop never waits: while a writer holds the lock, a thread answers.
+    if not services.lock.acquire(blocking=False):
+        return None
+    try:
+        current = services.watch.current()
+    finally:
+        services.lock.release()
+    if current != services.passports.view:
+        return None
+    item = services.tracer.world.item(code)
+    if item is None:
+        return None
+    document = services.passports.document(code, item)
+    label = services.passports.label(code, token)
+    if document is None or label is None:
+        return None
+    return document.with_label(label)
+
+
+def _scan(services: Services, code: str, token: str | None, as_html: bool) -> Response:
+    services.sync()
+    item = services.tracer.world.item(code)
     if item is None:
         if as_html:
             return HTMLResponse(not_found_page(code), status_code=404, headers=_VARY)
         raise ProblemError("not-found", f"no item {code}")
-    latest = tracer.history(code)[-1]
-    covered = tracer.log.store.checkpoint()
-    if covered is None or covered[0] <= latest.seq:
-        with services.writing():
+    passports = services.passports
+    document = passports.document(code, item) or _build(services, code)
+    label = passports.label(code, token)
+    if label is None:
+        generation = passports.registry_generation
+        keys = passports.key_records(services.tracer.log.key_records)
+        check = verify_issued(keys, issuer=item.producer, code=code, token=token)
+        label = passports.keep_label(code, token, label_verdict(check), generation)
+    return _respond(document.with_label(label), as_html)
+
+
+def _build(services: Services, code: str) -> Passport:
+    """Build and keep ``code``'s passport, signing a checkpoint over its latest event if none does."""
+    tracer = services.tracer
+    with services.lock:  # the engine and the graph change under this lock
+        latest = tracer.history(code)[-1]
+        covered = tracer.log.store.checkpoint()
+        if covered is None or covered[0] <= latest.seq:
             ensure_checkpoint(tracer.log, latest.seq)
-    label = verify_issued(tracer.log.key_records(), issuer=item.producer, code=code, token=s)
-    doc = public_passport(tracer, item, label=label, proof=inclusion_proof(tracer.log, latest))
-    doc["custody"] = _public_custody(services, code)
+            services.sync()  # adopt the new checkpoint before building against it
+        generation = services.passports.generation
+        item = tracer.world.item(code)
+        assert item is not None  # items are never removed
+        doc = public_passport(tracer, item, proof=inclusion_proof(tracer.log, latest))
+        doc["custody"] = _public_custody(services, code)
+        passport = Passport(item, dumps(doc), family(tracer.world, item))
+    services.passports.keep(code, passport, generation)
+    return passport
+
+
+def _respond(body: bytes, as_html: bool) -> Response:
     if as_html:
-        return HTMLResponse(passport_page(doc), headers=_VARY)
-    return JSONResponse(doc, headers=_VARY)
+        return HTMLResponse(passport_page(json.loads(body)), headers=_VARY)
+    return Response(body, media_type=_JSON, headers=_VARY)
 
 
-def _public_custody(services: ServicesDep, code: str) -> list[dict[str, Any]]:
+def _public_custody(services: Services, code: str) -> list[dict[str, Any]]:
     """The custody timeline across the pack's lives, by role and place only (never names)."""
     from trace.lineage import custody_chain
 
-    with services.lock:  # the graph is updated under the write lock
-        chain = custody_chain(services.graph, code, limit=500).items
+    chain = custody_chain(services.graph, code, limit=500).items
     return [
         {
             "code": c.code,
