@@ -9,6 +9,11 @@ faster, so it is used whenever a cheap walk of the value proves that case.
 ``parse_strict`` reads JSON under the I-JSON rules RFC 8785 §3.1 relies on
 (RFC 7493: no duplicate member names, finite numbers, valid UTF-8), and
 ``parse_canonical`` additionally requires the bytes to be already canonical.
+``parse_canonical`` first tries a proof by re-serialisation: inside the *plain*
+domain (no floats, integers within ±(2**53 - 1), no characters outside the BMP)
+orjson's sorted compact output is the RFC 8785 form, so bytes that orjson
+writes back unchanged are canonical. Anything else takes the strict path, which
+also names the fault.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import math
 import re
 from typing import Any
 
+import orjson
 import rfc8785
 
 from ledger.errors import InvalidEntry, NonCanonicalJSON
@@ -173,6 +179,48 @@ def _position(data: bytes | str, text: str, pos: int) -> str:
     return f"character {pos}"
 
 
+# Lead bytes of 4-byte UTF-8 sequences, i.e. of characters outside the BMP.
+_UTF8_NOT_BMP = tuple(bytes([lead]) for lead in range(0xF0, 0xF5))
+_PLAIN_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_UNPROVEN = object()
+
+
+def _no_floats(value: Any) -> bool:
+    for member in value.values() if type(value) is dict else value:
+        kind = type(member)
+        if kind is dict or kind is list:
+            if not _no_floats(member):
+                return False
+        elif kind is float:
+            return False
+    return True
+
+
+def _plain_canonical(data: bytes) -> Any:
+    """The value of ``data`` if re-serialisation proves it canonical, else ``_UNPROVEN``.
+
+    orjson reads duplicate keys last-wins and accepts whitespace, escapes and
+    other number spellings, but then its output differs from ``data``. In the
+    plain domain its output equals RFC 8785's: string escapes agree, keys sort by
+    code point (the UTF-16 order inside the BMP), and ``OPT_STRICT_INTEGER``
+    refuses integers that are not exact doubles.
+    """
+    if not data.isascii() and any(lead in data for lead in _UTF8_NOT_BMP):
+        return _UNPROVEN
+    try:
+        value = orjson.loads(data)
+        if type(value) is dict or type(value) is list:
+            if not _no_floats(value):
+                return _UNPROVEN
+        elif type(value) is float:
+            return _UNPROVEN
+        if orjson.dumps(value, option=_PLAIN_OPTIONS) != data:
+            return _UNPROVEN
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError, RecursionError):
+        return _UNPROVEN
+    return value
+
+
 def parse_canonical(data: bytes) -> Any:
     """Parse ``data`` and require it to be exactly the RFC 8785 form of its value.
 
@@ -184,6 +232,15 @@ def parse_canonical(data: bytes) -> Any:
     InvalidEntry
         On malformed JSON.
     """
+    if type(data) is bytes:
+        value = _plain_canonical(data)
+        if value is not _UNPROVEN:
+            return value
+    return _checked_canonical(data)
+
+
+def _checked_canonical(data: bytes) -> Any:
+    """``parse_canonical`` by the reference route: strict parse, canonicalize, compare."""
     value = parse_strict(data)
     canonical = canonicalize(value)
     if canonical != data:

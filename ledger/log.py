@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,7 +42,14 @@ from ledger.errors import (
     VerificationFailed,
 )
 from ledger.keys import GENESIS, KEY_ADD, KEY_REVOKE, KeyRecord, Keyring, KeyRole
-from ledger.merkle import CompactRange, leaf_hash, prove_consistency, prove_inclusion, root_of
+from ledger.merkle import (
+    CompactRange,
+    NodeId,
+    leaf_hash,
+    prove_consistency,
+    prove_inclusion,
+    root_of,
+)
 from ledger.replay import Replay, replay
 from ledger.store import AppendPlan, Head, LogStore, leaf_key
 
@@ -52,6 +59,36 @@ logger = logging.getLogger(__name__)
 
 _PARALLEL_VERIFY_MIN = 64  # below this, a thread hand-off costs more than it saves
 _VERIFY_CHUNK = 256
+
+
+# Proofs keep the nodes at this level and above in memory: one per 256 leaves or
+# fewer (about 80k nodes, some 16 MiB, at 10M entries), so a proof reads only its
+# lowest levels from the store. _KEPT_MAX bounds the memory for larger logs.
+_KEPT_LEVEL = 8
+_KEPT_MAX = 1 << 18
+
+
+class _UpperNodes:
+    """Proof reads through a memory of the upper tree levels.
+
+    A stored node is the root of a complete subtree, so it never changes once
+    written: a copy stays valid however the log grows. ``verify`` reads the
+    store itself, so a changed database is still caught there.
+    """
+
+    def __init__(self, store: LogStore) -> None:
+        self._store = store
+        self._kept: dict[NodeId, bytes] = {}
+
+    def read_nodes(self, ids: Sequence[NodeId]) -> Mapping[NodeId, bytes]:
+        kept = self._kept
+        found = {node: kept[node] for node in ids if node in kept}
+        if len(found) < len(ids):
+            fetched = self._store.read_nodes([node for node in ids if node not in found])
+            found.update(fetched)
+            if len(kept) < _KEPT_MAX:
+                kept.update((node, h) for node, h in fetched.items() if node[0] >= _KEPT_LEVEL)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +123,7 @@ class Log:
         self._max_entry_bytes = max_entry_bytes
         self._public_keys: dict[str, KeyRecord] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._nodes = _UpperNodes(store)
 
     # --- life cycle ---
 
@@ -341,13 +379,13 @@ class Log:
         return size
 
     def root(self, size: int | None = None) -> bytes:
-        return root_of(self.store, self._size(size))
+        return root_of(self._nodes, self._size(size))
 
     def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
-        return prove_inclusion(self.store, seq, self._size(size))
+        return prove_inclusion(self._nodes, seq, self._size(size))
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        return prove_consistency(self.store, old_size, self._size(new_size))
+        return prove_consistency(self._nodes, old_size, self._size(new_size))
 
     # --- checkpoints ---
 

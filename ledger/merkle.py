@@ -85,6 +85,11 @@ def range_nodes(start: int, end: int) -> list[NodeId]:
     Valid for every range RFC 6962's recursion produces (``start`` is a multiple
     of a power of two at least ``end - start``), and for ``[0, size)``.
     """
+    width = end - start
+    if width and width & (width - 1) == 0 and start & (width - 1) == 0:
+        # One perfect subtree: every range of an inclusion proof but the right edge's.
+        level = width.bit_length() - 1
+        return [(level, start >> level)]
     nodes: list[NodeId] = []
     while start < end:
         # Largest aligned perfect subtree beginning at `start` that fits in the range.
@@ -96,17 +101,21 @@ def range_nodes(start: int, end: int) -> list[NodeId]:
     return nodes
 
 
-def _inclusion_ranges(index: int, start: int, end: int, out: list[tuple[int, int]]) -> None:
-    # RFC 6962 §2.1.1: PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n]) or PATH(m-k, D[k:n]) : MTH(D[0:k])
-    while end - start > 1:
-        k = start + _split(end - start)
-        if index < k:
-            out.append((k, end))
-            end = k
-        else:
-            out.append((start, k))
-            start = k
-    out.reverse()
+def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """RFC 6962 §2.1.1 PATH(index, D[0:size]) as leaf ranges, from the leaf upwards.
+
+    At each level the path holds the sibling of the aligned block that contains
+    ``index``, cut off at ``size``; a sibling that starts past the end is absent
+    (the block is promoted unchanged, as in RFC 6962's unbalanced splits).
+    """
+    ranges: list[tuple[int, int]] = []
+    level = 0
+    while 1 << level < size:
+        start = ((index >> level) ^ 1) << level
+        if start < size:
+            ranges.append((start, min(start + (1 << level), size)))
+        level += 1
+    return ranges
 
 
 def _consistency_ranges(old_size: int, start: int, end: int, out: list[tuple[int, int]]) -> None:
@@ -127,6 +136,8 @@ def _consistency_ranges(old_size: int, start: int, end: int, out: list[tuple[int
 
 
 def _fold(hashes: Sequence[bytes]) -> bytes:
+    if len(hashes) == 1:
+        return hashes[0]
     acc = hashes[-1]
     for h in reversed(hashes[:-1]):
         acc = node_hash(h, acc)
@@ -135,8 +146,7 @@ def _fold(hashes: Sequence[bytes]) -> bytes:
 
 def _resolve(ranges: Sequence[tuple[int, int]], reader: NodeReader) -> list[bytes]:
     plans = [range_nodes(s, e) for s, e in ranges]
-    wanted = sorted({node for plan in plans for node in plan})
-    found = reader.read_nodes(wanted)
+    found = reader.read_nodes(list({node for plan in plans for node in plan}))
     return [_fold([found[node] for node in plan]) for plan in plans]
 
 
@@ -156,9 +166,7 @@ def prove_inclusion(reader: NodeReader, index: int, size: int) -> list[bytes]:
     """RFC 6962 §2.1.1 audit path of leaf ``index`` in the tree of ``size`` leaves."""
     if not 0 <= index < size:
         raise OutOfRange(f"leaf index {index} is not in a tree of size {size}")
-    ranges: list[tuple[int, int]] = []
-    _inclusion_ranges(index, 0, size, ranges)
-    return _resolve(ranges, reader)
+    return _resolve(_inclusion_ranges(index, size), reader)
 
 
 def prove_consistency(reader: NodeReader, old_size: int, new_size: int) -> list[bytes]:

@@ -13,7 +13,14 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ledger.canonical import canonicalize, parse_canonical, parse_strict
+from ledger.canonical import (
+    _UNPROVEN,
+    _checked_canonical,
+    _plain_canonical,
+    canonicalize,
+    parse_canonical,
+    parse_strict,
+)
 from ledger.errors import InvalidEntry, NonCanonicalJSON
 from tests.conftest import load_vector
 
@@ -266,3 +273,168 @@ def test_parse_canonical_names_first_difference(data: bytes, offset: int) -> Non
 def test_parse_canonical_accepts_canonical_bytes() -> None:
     data = canonicalize(EVENT)
     assert parse_canonical(data) == EVENT
+
+
+# --- parse_canonical's proof by re-serialisation (orjson) against the reference route ---
+
+_BMP = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF]
+
+
+def test_every_bmp_character_is_written_as_rfc8785_writes_it() -> None:
+    # String escaping is per character, so this covers every plain string value.
+    values = ["".join(_BMP[i : i + 64]) for i in range(0, len(_BMP), 64)]
+    assert [orjson_form(v) for v in values] == [rfc8785.dumps(v) for v in values]
+    for value in values:
+        assert _plain_canonical(rfc8785.dumps(value)) == value
+
+
+def test_bmp_keys_sort_as_rfc8785_sorts_them() -> None:
+    # Keys sort by code point (orjson) or UTF-16 code unit (RFC 8785): equal inside the BMP.
+    keys = {c: i for i, c in enumerate(_BMP[::7])} | {"\uffff": -1, "\ue000": -2, "~": -3}
+    assert orjson_form(keys) == rfc8785.dumps(keys)
+    assert _plain_canonical(rfc8785.dumps(keys)) == keys
+
+
+def orjson_form(value: object) -> bytes:
+    import orjson
+
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER)
+
+
+@pytest.mark.parametrize("case", JCS["files"], ids=lambda c: c["name"])
+def test_jcs_vectors_through_the_fast_path(case: dict[str, Any]) -> None:
+    expected = case["expected"].encode("utf-8")
+    value = _plain_canonical(expected)
+    assert value is _UNPROVEN or value == _checked_canonical(expected)
+    assert parse_canonical(expected) == _checked_canonical(expected)
+
+
+def test_es6_numbers_through_the_fast_path() -> None:
+    # Only integers inside ±(2**53 - 1) are proven by re-serialisation; every other
+    # number, written in its RFC 8785 form, is left to the reference route.
+    proven = 0
+    for line in ES6["lines"]:
+        ieee_hex, expected = line.split(",")
+        data = f'{{"n":{expected}}}'.encode()
+        fast = _plain_canonical(data)
+        if fast is not _UNPROVEN:
+            proven += 1
+            assert type(fast["n"]) is int
+            assert abs(fast["n"]) < 2**53
+        assert parse_canonical(data) == {"n": _double(ieee_hex)}
+        assert _parse_outcome(parse_canonical, data) == _parse_outcome(_checked_canonical, data)
+    assert proven < len(ES6["lines"]) // 10
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b'{"a":1,"a":1}', id="duplicate-same-value"),
+        pytest.param(b'{"a":{"b":1,"b":2}}', id="duplicate-nested"),
+        pytest.param(b'{"a":1.0}', id="float-integral"),
+        pytest.param(b'{"a":1.5}', id="float-canonical"),
+        pytest.param(b"[1e21]", id="float-exponent"),
+        pytest.param(b"2.5", id="float-top-level"),
+        pytest.param(b"[9007199254740992]", id="int-beyond-2**53"),
+        pytest.param(b"[-9007199254740992]", id="int-below-minus-2**53"),
+        pytest.param(b"[18446744073709551616]", id="int-beyond-2**64"),
+        pytest.param(b"[-0]", id="minus-zero"),
+        pytest.param(b'{"\xf0\x9f\x98\x80":1,"\xef\xac\xb3":2}', id="non-bmp-key"),
+        pytest.param(b'["\xf0\x9f\x98\x80"]', id="non-bmp-value"),
+        pytest.param(b'{"a": 1}', id="whitespace"),
+        pytest.param(b" []", id="leading-space"),
+        pytest.param(b'["\\u0041"]', id="needless-escape"),
+        pytest.param(b'["\\ud800"]', id="escaped-lone-surrogate"),
+        pytest.param(b'{"b":1,"a":2}', id="key-order"),
+        pytest.param(b"[NaN]", id="nan"),
+        pytest.param(b"\xef\xbb\xbf{}", id="utf8-bom"),
+        pytest.param(b'{"a":"\xc3\x28"}', id="bad-utf8"),
+        pytest.param(b'{"a":"\xed\xa0\x80"}', id="utf8-encoded-surrogate"),
+        pytest.param(b"[1]]", id="trailing-data"),
+        pytest.param(b"[1,]", id="trailing-comma"),
+        pytest.param(b"", id="empty"),
+    ],
+)
+def test_fast_path_leaves_non_plain_or_non_canonical_input_to_the_reference(data: bytes) -> None:
+    assert _plain_canonical(data) is _UNPROVEN
+    assert _parse_outcome(parse_canonical, data) == _parse_outcome(_checked_canonical, data)
+
+
+def _parse_outcome(parse: Any, data: bytes) -> tuple[str, object]:
+    try:
+        return ("value", parse(data))
+    except (NonCanonicalJSON, InvalidEntry) as exc:
+        return (type(exc).__name__, str(exc))
+
+
+def test_plain_canonical_input_skips_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ledger.canonical
+
+    def refuse(data: object) -> object:
+        raise AssertionError("the reference route should not have been needed")
+
+    monkeypatch.setattr(ledger.canonical, "_checked_canonical", refuse)
+    assert parse_canonical(canonicalize(EVENT)) == EVENT
+    assert parse_canonical(b'[9007199254740991,-9007199254740991,"\\u001f\x7f"]') == [
+        2**53 - 1,
+        -(2**53 - 1),
+        "\x1f\x7f",
+    ]
+
+
+_PLAIN_TEXT = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=["Cs"]), max_size=8)
+PLAIN_VALUES = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
+        _PLAIN_TEXT,
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4), st.dictionaries(_PLAIN_TEXT, children, max_size=4)
+    ),
+    max_leaves=24,
+)
+
+
+@given(PLAIN_VALUES)
+def test_plain_values_are_proven_canonical_by_re_serialisation(value: object) -> None:
+    encoded = rfc8785.dumps(value)
+    assert orjson_form(value) == encoded
+    assert _plain_canonical(encoded) == value
+
+
+def _variants(value: object) -> list[bytes]:
+    """Spellings of ``value``: canonical, reordered, spaced, escaped, duplicated, damaged."""
+    canonical = _outcome(canonicalize, value)
+    out = [
+        json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8", "surrogatepass"
+        ),
+        json.dumps(value, sort_keys=True, ensure_ascii=True).encode(),
+        json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True).encode(),
+    ]
+    if canonical is not None:
+        out.append(canonical)
+        out += [canonical[:i] + canonical[i + 1 :] for i in range(0, len(canonical), 3)]
+        out += [canonical.replace(b"}", b',"k":0,"k":0}', 1), canonical.replace(b"0", b"-0", 1)]
+    return out
+
+
+@given(JSON_VALUES)
+def test_fast_path_agrees_with_the_reference_on_any_spelling(value: object) -> None:
+    for data in _variants(value):
+        fast = _plain_canonical(data)
+        reference = _parse_outcome(_checked_canonical, data)
+        if fast is not _UNPROVEN:
+            assert reference == ("value", fast)
+        assert _parse_outcome(parse_canonical, data) == reference
+
+
+@given(st.binary(max_size=40))
+def test_fast_path_agrees_with_the_reference_on_arbitrary_bytes(data: bytes) -> None:
+    fast = _plain_canonical(data)
+    reference = _parse_outcome(_checked_canonical, data)
+    if fast is not _UNPROVEN:
+        assert reference == ("value", fast)
+    assert _parse_outcome(parse_canonical, data) == reference

@@ -69,6 +69,25 @@ def test_damaged_export_names_the_first_bad_entry(
     assert caught.value.seq == seq
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_chunks_larger_than_a_worker_task_are_split_and_faults_still_named(
+    filled: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    import ledger.replay
+
+    monkeypatch.setattr(ledger.replay, "_TASK", 32)
+    path, signed = _export(filled, tmp_path)
+    key = filled.signer.verifier.to_string()  # type: ignore[union-attr]
+    verdict = verify_export(read_chunks(path, chunk=200), signed, key, workers=workers)
+    assert (verdict.size, verdict.root) == (302, filled.head().root)
+    lines = path.read_bytes().splitlines()
+    lines[170] = lines[170].replace(b'"mass_kg":', b'"mass_kg": ')
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    with pytest.raises(VerificationFailed, match="not RFC 8785 canonical") as caught:
+        verify_export(read_chunks(path, chunk=200), signed, key, workers=workers)
+    assert caught.value.seq == 170
+
+
 def test_export_checked_against_a_different_key_is_refused(filled: Log, tmp_path: Path) -> None:
     path, signed = _export(filled, tmp_path)
     other = note.Signer.generate("suyuan-log").verifier.to_string()

@@ -201,6 +201,41 @@ def test_log_key_rotation_keeps_old_checkpoints_verifiable(store: LogStore) -> N
     rotated.verify(workers=1)
 
 
+def test_proofs_through_the_kept_upper_nodes_equal_the_stores_as_the_log_grows(
+    log: Log, store: LogStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ledger.log
+
+    monkeypatch.setattr(ledger.log, "_KEPT_LEVEL", 1)
+    signer = registered_signer(log)
+    sizes = []
+    for batch in range(5):
+        log.append([submission(signer, batch * 100 + i) for i in range(13 + 7 * batch)])
+        sizes.append(len(log))
+        for size in sizes:  # older sizes again, now partly answered from memory
+            for seq in range(0, size, 3):
+                assert log.inclusion_proof(seq, size) == merkle.prove_inclusion(store, seq, size)
+            for old in range(1, size + 1, 2):
+                assert log.consistency_proof(old, size) == merkle.prove_consistency(
+                    store, old, size
+                )
+            assert log.root(size) == merkle.root_of(store, size)
+    kept = log._nodes._kept
+    assert kept and min(level for level, _ in kept) == 1
+
+
+def test_kept_upper_nodes_are_bounded(log: Log, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ledger.log
+
+    monkeypatch.setattr(ledger.log, "_KEPT_LEVEL", 0)
+    monkeypatch.setattr(ledger.log, "_KEPT_MAX", 10)
+    signer = registered_signer(log)
+    log.append([submission(signer, i) for i in range(60)])
+    for seq in range(len(log)):
+        log.inclusion_proof(seq)
+    assert 10 <= len(log._nodes._kept) < 10 + 2 * len(log).bit_length()
+
+
 def test_checkpoint_needs_the_signing_key(store: LogStore, log: Log) -> None:
     with pytest.raises(InvalidEntry, match="signing key"):
         Log(store).checkpoint()

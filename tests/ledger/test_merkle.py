@@ -155,9 +155,7 @@ trees = st.lists(st.binary(max_size=8), min_size=1, max_size=70, unique=True)
 
 def _path_shape(index: int, size: int) -> list[bool]:
     """Which side each audit-path sibling sits on: a proof binds its size only through this."""
-    ranges: list[tuple[int, int]] = []
-    merkle._inclusion_ranges(index, 0, size, ranges)
-    return [start > index for start, _ in ranges]
+    return [start > index for start, _ in merkle._inclusion_ranges(index, size)]
 
 
 @given(leaves=trees, data=st.data())
@@ -220,18 +218,49 @@ def test_every_consistency_proof_verifies_and_any_damage_is_caught(
         )
 
 
+def mth(d: list[bytes]) -> bytes:  # RFC 6962 §2.1, literally
+    if not d:
+        return merkle.EMPTY_ROOT
+    if len(d) == 1:
+        return merkle.leaf_hash(d[0])
+    k = 1 << ((len(d) - 1).bit_length() - 1)
+    return merkle.node_hash(mth(d[:k]), mth(d[k:]))
+
+
+def rfc_path(m: int, d: list[bytes]) -> list[bytes]:  # RFC 6962 §2.1.1, literally
+    if len(d) <= 1:
+        return []
+    k = 1 << ((len(d) - 1).bit_length() - 1)
+    if m < k:
+        return [*rfc_path(m, d[:k]), mth(d[k:])]
+    return [*rfc_path(m - k, d[k:]), mth(d[:k])]
+
+
+def rfc_subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:  # RFC 6962 §2.1.2, literally
+    n = len(d)
+    if m == n:
+        return [] if b else [mth(d)]
+    k = 1 << ((n - 1).bit_length() - 1)
+    if m <= k:
+        return [*rfc_subproof(m, d[:k], b), mth(d[k:])]
+    return [*rfc_subproof(m - k, d[k:], False), mth(d[:k])]
+
+
+@given(st.integers(1, 140), st.data())
+def test_proofs_equal_the_recursive_definition(size: int, data: st.DataObject) -> None:
+    leaves = [i.to_bytes(2, "big") for i in range(size)]
+    tree = merkle.MemoryTree(merkle.leaf_hash(d) for d in leaves)
+    index = data.draw(st.integers(0, size - 1))
+    assert tree.inclusion_proof(index) == rfc_path(index, leaves)
+    old = data.draw(st.integers(1, size))
+    expected = [] if old == size else rfc_subproof(old, leaves, True)
+    assert tree.consistency_proof(old) == expected
+
+
 @given(st.lists(st.binary(max_size=4), max_size=100))
 def test_compact_range_and_stored_nodes_agree_with_recursive_definition(
     leaves: list[bytes],
 ) -> None:
-    def mth(d: list[bytes]) -> bytes:  # RFC 6962 §2.1, literally
-        if not d:
-            return merkle.EMPTY_ROOT
-        if len(d) == 1:
-            return merkle.leaf_hash(d[0])
-        k = 1 << ((len(d) - 1).bit_length() - 1)
-        return merkle.node_hash(mth(d[:k]), mth(d[k:]))
-
     edge = merkle.CompactRange()
     for d in leaves:
         edge.append(merkle.leaf_hash(d))

@@ -92,9 +92,16 @@ def test_rewritten_entry_is_found_by_verify_at_its_seq(
     assert caught.value.seq == target
 
 
-def test_rewritten_tree_node_is_found_by_verify(log: Log, backend: str, store_url: str) -> None:
+def test_rewritten_tree_node_is_found_by_verify(
+    log: Log, backend: str, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ledger.log
+
+    monkeypatch.setattr(ledger.log, "_KEPT_LEVEL", 0)
     signer = registered_signer(log)
     log.append([submission(signer, i) for i in range(20)])
+    log.inclusion_proof(3)  # proofs keep node (2, 1) in memory; verify reads the store
+    assert (2, 1) in log._nodes._kept
     conn = _raw_connection(backend, store_url)
     _drop_triggers(conn, backend)
     mark = "?" if backend == "sqlite" else "%s"
