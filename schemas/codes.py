@@ -37,7 +37,9 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import random
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,8 +64,10 @@ __all__ = [
     "DateReading",
     "ProductType",
     "check_code",
+    "code_is_valid",
     "generate_code",
     "parse_code",
+    "product_type_of",
     "recode_for_cascade",
 ]
 
@@ -324,9 +328,24 @@ def _date_char_issue(ch: str, offset: int, position: int, values: list[int]) -> 
 
 def _check_date(
     text: str, first: int
-) -> tuple[tuple[dt.date, ...], list[CodeIssue], list[CodeIssue], bool]:
+) -> tuple[tuple[dt.date, ...], tuple[CodeIssue, ...], tuple[CodeIssue, ...], bool]:
     """Read the 3 date characters at ``first``; return (dates, errors, notes, ambiguous)."""
-    chars = text[first - 1 : first + 2]
+    return _read_date(text[first - 1 : first + 2], first)
+
+
+# The report depends on the three characters and their position alone, and codes share
+# production dates: a table of the dates seen so far.
+@functools.lru_cache(maxsize=8192)
+def _read_date(
+    chars: str, first: int
+) -> tuple[tuple[dt.date, ...], tuple[CodeIssue, ...], tuple[CodeIssue, ...], bool]:
+    dates, errors, notes, ambiguous = _date_report(chars, first)
+    return dates, tuple(errors), tuple(notes), ambiguous
+
+
+def _date_report(
+    chars: str, first: int
+) -> tuple[tuple[dt.date, ...], list[CodeIssue], list[CodeIssue], bool]:
     values = {r: [_date_value(ch, r) for ch in chars] for r in DateReading}
     errors: list[CodeIssue] = []
     for offset, ch in enumerate(chars):
@@ -389,6 +408,54 @@ def _length_issue(n: int) -> CodeIssue:
     return CodeIssue(n + 1, f"code ends after {n} characters; {expected}")
 
 
+# Per form: the fields checked character by character, and one pattern that every code
+# whose characters are all allowed matches (the date is checked on its own).
+_READ_FIELDS: Final[Mapping[CodeForm, tuple[tuple[str, tuple[int, int]], ...]]] = {
+    form: tuple((n, span) for n, span in fields.items() if n != _DATE_FIELD)
+    for form, fields in FIELD_POSITIONS.items()
+}
+
+
+def _well_formed(form: CodeForm) -> re.Pattern[str]:
+    parts = []
+    for name, (first, last) in sorted(FIELD_POSITIONS[form].items(), key=lambda f: f[1]):
+        chars = "." if name == _DATE_FIELD else f"[{re.escape(_CHAR_RULES[name][0])}]"
+        parts.append(f"{chars}{{{last - first + 1}}}")
+    return re.compile("".join(parts), re.DOTALL)
+
+
+_WELL_FORMED: Final = {form: _well_formed(form) for form in CodeForm}
+
+
+_FORMS: Final = {FULL_LENGTH: CodeForm.FULL, CASCADE_LENGTH: CodeForm.CASCADE}
+
+
+def code_is_valid(text: str) -> bool:
+    """Whether ``check_code(text).valid``, without writing the report.
+
+    A code is valid when every character is allowed where it stands, the date
+    characters give a real date and the serial is not 0: exactly the errors
+    :func:`check_code` can find when no product type is expected.
+    """
+    form = _FORMS.get(len(text))
+    if form is None or not _WELL_FORMED[form].fullmatch(text):
+        return False
+    fields = FIELD_POSITIONS[form]
+    first = fields[_DATE_FIELD][0]
+    if _check_date(text, first)[1]:
+        return False
+    start, end = fields["serial"]
+    return int(text[start - 1 : end]) != 0
+
+
+def product_type_of(text: str) -> ProductType | None:
+    """The product type ``check_code(text)`` reads (position 4 of either form), or ``None``."""
+    if len(text) not in _FORMS:
+        return None
+    letter = text[3]
+    return ProductType(letter) if letter in _CHAR_RULES["product_type"][0] else None
+
+
 def check_code(text: str, *, expect: ProductType | None = None) -> CodeCheck:
     """Check a candidate GB/T 34014-2017 code and report every problem; never raises.
 
@@ -431,8 +498,10 @@ def check_code(text: str, *, expect: ProductType | None = None) -> CodeCheck:
 
     errors: list[CodeIssue] = []
     read: dict[str, str | None] = {}
-    for name, (first, last) in FIELD_POSITIONS[form].items():
-        if name != _DATE_FIELD:
+    if _WELL_FORMED[form].fullmatch(text):
+        read = {name: text[first - 1 : last] for name, (first, last) in _READ_FIELDS[form]}
+    else:
+        for name, (first, last) in _READ_FIELDS[form]:
             read[name], issues = _check_field(text, name, first, last)
             errors += issues
     date_first = FIELD_POSITIONS[form][_DATE_FIELD][0]

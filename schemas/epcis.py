@@ -76,16 +76,26 @@ GB/T 34014 codes. Anything else raises :class:`EpcisMappingError` naming the fie
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Final
 
 from ledger.canonical import canonicalize
-from schemas.epcis_hash import event_hash
+from schemas.epcis_hash import EpcisHashError, hash_id, prehash_string, scalar_writer
+from schemas.epcis_normalise import canonical_timestamp
 from schemas.events import (
+    AcceptData,
     AssembleData,
+    CancelData,
+    CollectData,
     CommissionData,
+    CorrectionData,
+    DisassembleData,
     DismantleData,
+    DisputeData,
     Event,
     EventType,
     HandoverData,
@@ -96,7 +106,10 @@ from schemas.events import (
     LotSmeltData,
     LotSplitData,
     RecycleData,
+    RejectData,
+    RemoveData,
     RepurposeData,
+    RetireData,
     is_lot_id,
 )
 
@@ -114,7 +127,9 @@ __all__ = [
     "VEHICLE_PREFIX",
     "EpcisMappingError",
     "EpcisShape",
+    "canonical_json",
     "event_id",
+    "event_prehash",
     "from_epcis",
     "item_uri",
     "to_epcis",
@@ -315,9 +330,353 @@ def to_epcis(event: Event) -> dict[str, Any]:
     return {key: value for key, value in out.items() if value is not None}
 
 
-def event_id(event: Event) -> str:
-    """The event's id: the CBV 2.0 event hash of :func:`to_epcis` (``ni:///sha-256;…``)."""
-    return event_hash(to_epcis(event), context=SUYUAN_CONTEXT)
+# ---------------------------------------------------------------------------
+# Event ids: the pre-hash string of to_epcis(event), written straight from the event
+#
+# schemas.epcis_hash reads any EPCIS event: it builds a tree of the JSON, expands names,
+# canonicalises every value and sorts at every level. A suyuan event has one of a few
+# known shapes, so its pre-hash string can be written directly: the fields in the
+# canonical order, list members sorted, the remaining fields (parties, ilmd, extensions)
+# sorted by their text. Values that CBV 2.0 canonicalisation provably leaves unchanged
+# are written as they are; every other value goes through the same writer as the
+# general path. tests/schemas/test_epcis_ids.py checks the two paths agree.
+
+_EXT: Final = "{" + SUYUAN_NS + "}"  # how the pre-hash string names a suyuan extension
+_write: Final = scalar_writer(SUYUAN_CONTEXT)
+
+
+def _as_is(text: str) -> bool:
+    """Whether the pre-hash string writes ``text`` unchanged.
+
+    True for a ``urn:suyuan:`` URN and for text whose part before any colon holds ``=``
+    or starts with ``{`` (``suyuan:prev`` and ``suyuan:data``): no such text is a number,
+    a declared CURIE, a CBV URN, an EPC URN or a URL. Outer whitespace would be stripped.
+    """
+    if text.startswith("urn:suyuan:"):
+        return not text[-1].isspace()
+    if not text or text[0].isspace() or text[-1].isspace():
+        return False
+    head = text.partition(":")[0]
+    return "=" in head or head.startswith("{")
+
+
+def _value(text: str) -> str:
+    return text if _as_is(text) else _write(text)
+
+
+def _member(name: str, value: Any) -> str:
+    """``name=value`` as the remaining-fields pass writes a scalar member (the name alone if empty)."""
+    text = _value(value) if type(value) is str else _write(value)
+    return f"{name}={text}" if text else name
+
+
+def _written_list(name: str, members: Iterable[str]) -> str:
+    written = sorted(members)
+    return name + "".join(written) if written else ""
+
+
+def _epc_list(name: str, items: Iterable[str]) -> str:
+    return _written_list(name, (f"epc={v}" for i in items if (v := _value(item_uri(i)))))
+
+
+def _quantity(item: str, kg: float | None) -> str:
+    epc_class = _value(item_uri(item))
+    amount = "" if kg is None else _write(kg)
+    inner = (f"epcClass={epc_class}" if epc_class else "") + (
+        f"quantity={amount}uom={_KGM}" if amount else ""
+    )
+    return "quantityElement" + inner if inner else ""
+
+
+def _quantity_list(name: str, entries: _Entries) -> str:
+    return _written_list(name, (q for item, kg in entries if (q := _quantity(item, kg))))
+
+
+def _transformation_text(inputs: _Entries, outputs: _Entries) -> str:
+    """Input EPCs, input quantities, output EPCs, output quantities (the canonical order)."""
+
+    def codes(entries: _Entries) -> list[str]:
+        return [item for item, _ in entries if not is_lot_id(item)]
+
+    def lots(entries: _Entries) -> _Entries:
+        return [(item, kg) for item, kg in entries if is_lot_id(item)]
+
+    return (
+        _epc_list("inputEPCList", codes(inputs))
+        + _quantity_list("inputQuantityList", lots(inputs))
+        + _epc_list("outputEPCList", codes(outputs))
+        + _quantity_list("outputQuantityList", lots(outputs))
+    )
+
+
+def _parent(uri: str) -> str:
+    value = _value(uri)
+    return f"parentID={value}" if value else ""
+
+
+_PARTY_TYPES: Final = {
+    kind: _write(kind, "sourceDestinationType") for kind in ("possessing_party", "owning_party")
+}
+
+
+def _parties(list_name: str, side: str, kinds: Sequence[str], actor: str) -> str:
+    """A sourceList or destinationList: each entry written type first, entries sorted."""
+    party = _member(side, ACTOR_PREFIX + actor)
+    return list_name + "".join(sorted(f"type={_PARTY_TYPES[kind]}{party}" for kind in kinds))
+
+
+def _ilmd_text(data: CommissionData) -> list[str]:
+    members: list[str] = []
+    if data.mass_kg is not None:
+        members.append(_member(_EXT + "massKg", data.mass_kg))
+    if (c := data.composition) is not None:
+        content = sorted(_member(f"{_EXT}{e.value}", kg) for e, kg in c.content_kg.items())
+        composition = [
+            _member(_EXT + "chemistry", c.chemistry.value),
+            _member(_EXT + "energyKwh", c.energy_kwh),
+            _member(_EXT + "massKg", c.mass_kg),
+            _EXT + "contentKg" + "".join(content),
+            _member(_EXT + "figures", "estimated" if c.estimated else "declared"),
+            _member(_EXT + "basis", c.basis),
+        ]
+        members.append(_EXT + "composition" + "".join(sorted(composition)))
+    return ["ilmd" + "".join(sorted(members))] if members else []
+
+
+_What = tuple[str, list[str]]  # the WHAT fields in canonical order; remaining-field members
+
+
+def _commission_what(event: Event, d: Any) -> _What:
+    return _epc_list("epcList", [d.item]), _ilmd_text(d)
+
+
+def _assemble_what(event: Event, d: Any) -> _What:
+    return _parent(item_uri(d.parent)) + _epc_list("childEPCs", d.children), []
+
+
+def _install_what(event: Event, d: Any) -> _What:
+    return _parent(VEHICLE_PREFIX + d.vin) + _epc_list("childEPCs", [d.item]), []
+
+
+def _repurpose_what(event: Event, d: Any) -> _What:
+    return _epc_list("inputEPCList", [d.item]) + _epc_list("outputEPCList", [d.new_code]), []
+
+
+def _dismantle_what(event: Event, d: Any) -> _What:
+    parts = [(p, None) for p in d.parts] + [(o.lot.id, o.mass_kg) for o in d.outputs]
+    return _transformation_text([(d.item, d.mass_kg)], parts), []
+
+
+def _recycle_what(event: Event, d: Any) -> _What:
+    inputs = [(i.item, i.mass_kg) for i in d.inputs]
+    return _transformation_text(inputs, [(o.lot.id, o.mass_kg) for o in d.outputs]), []
+
+
+def _split_what(event: Event, d: Any) -> _What:
+    return _transformation_text([(d.lot, None)], [(p.lot.id, p.mass_kg) for p in d.parts]), []
+
+
+def _merge_what(event: Event, d: Any) -> _What:
+    inputs: _Entries = [(lot, None) for lot in d.lots]
+    return _transformation_text(inputs, [(d.into.lot.id, d.into.mass_kg)]), []
+
+
+def _lot_create_what(event: Event, d: Any) -> _What:
+    return _quantity_list("quantityList", [(d.lot.id, d.lot.mass_kg)]), []
+
+
+def _items_what(event: Event, d: Any) -> _What:
+    return _epc_list("epcList", d.items()), []
+
+
+def _handover_what(event: Event, d: Any) -> _What:
+    kinds = ["possessing_party"] + (["owning_party"] if d.transfer_ownership else [])
+    parties = [
+        _parties("sourceList", "source", kinds, event.actor),
+        _parties("destinationList", "destination", kinds, d.to),
+    ]
+    return _epc_list("epcList", d.items()), parties
+
+
+def _accept_what(event: Event, d: Any) -> _What:
+    destination = _parties("destinationList", "destination", ["possessing_party"], event.actor)
+    return _epc_list("epcList", d.items()), [destination]
+
+
+def _inspect_what(event: Event, d: Any) -> _What:
+    members = [_member(_EXT + "sohPct", d.soh_pct), _member(_EXT + "grade", d.grade)]
+    if d.remaining_capacity_kwh is not None:
+        members.append(_member(_EXT + "remainingCapacityKwh", d.remaining_capacity_kwh))
+    return _epc_list("epcList", d.items()), members
+
+
+# By the class of the event's data, as _what tells them apart.
+_WHAT_TEXT: Final[Mapping[type, Callable[[Event, Any], _What]]] = {
+    CommissionData: _commission_what,
+    AssembleData: _assemble_what,
+    DisassembleData: _assemble_what,
+    InstallData: _install_what,
+    RemoveData: _install_what,
+    RepurposeData: _repurpose_what,
+    DismantleData: _dismantle_what,
+    RecycleData: _recycle_what,
+    LotSmeltData: _recycle_what,
+    LotSplitData: _split_what,
+    LotMergeData: _merge_what,
+    LotCreateData: _lot_create_what,
+    HandoverData: _handover_what,
+    AcceptData: _accept_what,
+    RejectData: _items_what,
+    CancelData: _items_what,
+    DisputeData: _items_what,
+    InspectData: _inspect_what,
+    RetireData: _items_what,
+    CollectData: _items_what,
+    CorrectionData: _items_what,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Template:
+    """What every event of one type writes alike."""
+
+    head: str  # eventType=...
+    shape: str  # action, bizStep and disposition
+    type: str  # the suyuan:type extension
+
+
+def _template(kind: EventType) -> _Template:
+    shape = EPCIS_MAPPING[kind]
+    fields = {"action": shape.action, "bizStep": shape.biz_step, "disposition": shape.disposition}
+    head = f"eventType={shape.type}"
+    written = prehash_string(
+        {"type": shape.type} | {k: v for k, v in fields.items() if v is not None},
+        context=SUYUAN_CONTEXT,
+    )
+    return _Template(head, written.removeprefix(head), _member(_EXT + "type", kind.value))
+
+
+_TEMPLATES: Final = {kind: _template(kind) for kind in EventType}
+
+# RFC 8785 for the model dumps of event data: the standard encoder writes strings, integers
+# and most floats exactly as RFC 8785 does; anything else takes the reference path.
+_JSON: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_SAFE_INTEGER: Final = 2**53 - 1
+_MINUTE: Final = timedelta(minutes=1)
+_NOT_BMP: Final = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
+
+
+class _NotPlain(Exception):
+    """A value whose RFC 8785 form the standard encoder does not write."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with each float turned into what the standard encoder writes as RFC 8785 does.
+
+    Below 1e16 Python's shortest repr of a float has no exponent, and RFC 8785 writes the
+    same digits, without the ``.0`` of an integral float: those become ints (exact there),
+    the others are kept. Other floats (exponent notation) take the reference path. Raises :class:`_NotPlain` for anything else, and for
+    text outside the Basic Multilingual Plane (UTF-16 key order, lone surrogates).
+    """
+    kind = type(value)
+    if kind is str:
+        if not value.isascii() and _NOT_BMP.search(value):
+            raise _NotPlain
+        return value
+    if kind is float:
+        if value.is_integer() and abs(value) < 1e16:
+            return int(value)
+        if 1e-4 <= abs(value) < 1e16:
+            return value
+        raise _NotPlain
+    if kind is dict:
+        return {_plain_key(k): _plain(v) for k, v in value.items()}
+    if kind is list:
+        return [_plain(v) for v in value]
+    if kind is int:
+        if -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
+            return value
+        raise _NotPlain
+    if kind is bool or value is None:
+        return value
+    raise _NotPlain
+
+
+def _plain_key(key: Any) -> str:
+    if type(key) is not str or (not key.isascii() and _NOT_BMP.search(key)):
+        raise _NotPlain
+    return key
+
+
+def canonical_json(value: Any) -> str:
+    """The RFC 8785 text of a JSON value (as :func:`ledger.canonical.canonicalize` writes it)."""
+    try:
+        return _JSON.encode(_plain(value))
+    except _NotPlain:
+        return canonicalize(value).decode("utf-8")
+
+
+def _event_time(event: Event) -> str:
+    """The event time as canonical_timestamp writes what to_epcis writes (UTC, milliseconds)."""
+    moment = event.event_time
+    offset = moment.utcoffset()
+    if offset is not None and not offset % _MINUTE:
+        utc = (moment - offset).replace(tzinfo=None, microsecond=moment.microsecond // 1000 * 1000)
+        return utc.isoformat(timespec="milliseconds") + "Z"
+    text = moment.isoformat(timespec="milliseconds")
+    written = canonical_timestamp(text)
+    if written is None:
+        raise EpcisHashError(f"eventTime {text!r} is not an xsd:dateTimeStamp with a UTC offset")
+    return written
+
+
+def event_prehash(event: Event, *, body: Mapping[str, Any] | None = None) -> str:
+    """The CBV 2.0 pre-hash string of :func:`to_epcis` of ``event``, written directly.
+
+    Equal to ``prehash_string(to_epcis(event), context=SUYUAN_CONTEXT)``. A caller that
+    holds ``event.body()`` may pass it as ``body`` to spare dumping the data again.
+    """
+    template = _TEMPLATES[event.type]
+    data = event.data
+    what, rest = _WHAT_TEXT[type(data)](event, data)
+    rest.append(template.type)
+    rest.append(_member(_EXT + "actor", ACTOR_PREFIX + event.actor))
+    rest.append(_member(_EXT + "idempotencyKey", KEY_PREFIX + event.idempotency_key))
+    prev = event.prev
+    rest.extend(_member(_EXT + "prev", f"{i}={prev[i] or NO_PREV}") for i in event.items())
+    dumped = (
+        data.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if body is None
+        else body["data"]
+    )
+    data_json = canonical_json(dumped)
+    rest.append(_member(_EXT + "data", data_json))
+    read_point = "" if event.read_point is None else _write(event.read_point)
+    location = _value(REGION_PREFIX + event.region)
+    return "".join(
+        [
+            template.head,
+            "eventTime=",
+            _event_time(event),
+            "eventTimeZoneOffset=",
+            _value(event.time_zone()),
+            what,
+            template.shape,
+            f"readPointid={read_point}" if read_point else "",
+            f"bizLocationid={location}" if location else "",
+            *sorted(rest),
+        ]
+    )
+
+
+def event_id(event: Event, *, body: Mapping[str, Any] | None = None) -> str:
+    """The event's id: the CBV 2.0 event hash of :func:`to_epcis` (``ni:///sha-256;…``).
+
+    ``body``, if given, is ``event.body()`` (see :func:`event_prehash`).
+    """
+    return hash_id(event_prehash(event, body=body))
 
 
 def from_epcis(

@@ -39,7 +39,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple, Protocol, TypeAlias
 
 from schemas.epcis_normalise import (
     EPCIS_CONTEXT_PREFIXES,
@@ -53,9 +53,12 @@ from schemas.epcis_normalise import (
 __all__ = [
     "EpcisContextError",
     "EpcisHashError",
+    "ScalarWriter",
     "document_event_hashes",
     "event_hash",
+    "hash_id",
     "prehash_string",
+    "scalar_writer",
 ]
 
 _ID_PREFIX = "ni:///sha-256;"
@@ -399,10 +402,36 @@ def prehash_string(event: Mapping[str, Any], *, context: Mapping[str, str] | Non
     return f"eventType={event_type}{ordered}{remaining}"
 
 
+def hash_id(prehash: str) -> str:
+    """The id of the event whose pre-hash string is ``prehash``: ``ni:///sha-256;<hex>?ver=CBV2.0``."""
+    return f"{_ID_PREFIX}{hashlib.sha256(prehash.encode('utf-8')).hexdigest()}{_ID_VERSION}"
+
+
 def event_hash(event: Mapping[str, Any], *, context: Mapping[str, str] | None = None) -> str:
     """The event's id, ``ni:///sha-256;<hex>?ver=CBV2.0``; see :func:`prehash_string`."""
-    digest = hashlib.sha256(prehash_string(event, context=context).encode("utf-8")).hexdigest()
-    return f"{_ID_PREFIX}{digest}{_ID_VERSION}"
+    return hash_id(prehash_string(event, context=context))
+
+
+class ScalarWriter(Protocol):
+    def __call__(self, value: Any, vocabulary: str | None = None) -> str: ...
+
+
+def scalar_writer(context: Mapping[str, str] | None = None) -> ScalarWriter:
+    """How the pre-hash string writes a JSON scalar of a field other than a timestamp.
+
+    The returned ``write(value, vocabulary)`` gives the canonical text (``""`` when the
+    field is written without a value), with bare terms of ``vocabulary`` (a key of
+    :data:`schemas.epcis_normalise.VOCABULARIES`, or ``None``) and the CURIEs of
+    ``context`` expanded, exactly as :func:`prehash_string` writes it after ``name=``.
+    It lets a caller that knows an event's shape write its pre-hash string directly.
+    """
+    prefixes = _prefixes(context)
+
+    def write(value: Any, vocabulary: str | None = None) -> str:
+        text = _text(value, vocabulary, prefixes).strip()
+        return canonical_value(text) if text else ""
+
+    return write
 
 
 def _event_list(document: Mapping[str, Any]) -> list[Any]:

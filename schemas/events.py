@@ -27,7 +27,7 @@ from pydantic import (
 )
 
 from schemas.actors import ActorId, Region
-from schemas.codes import ProductType, check_code
+from schemas.codes import ProductType, check_code, code_is_valid, product_type_of
 from schemas.composition import Composition, Element
 from schemas.lots import Lot, parse_lot_id
 
@@ -110,6 +110,8 @@ def _check_item_id(value: str) -> str:
     if is_lot_id(value):
         parse_lot_id(value)
         return value
+    if code_is_valid(value):
+        return value
     report = check_code(value)
     if not report.valid:
         reasons = "; ".join(f"position {e.position}: {e.reason}" for e in report.errors)
@@ -135,8 +137,7 @@ class _Data(BaseModel):
 
 
 def _product(code: str) -> ProductType | None:
-    report = check_code(code)
-    return ProductType(report.product_type) if report.product_type else None
+    return product_type_of(code)
 
 
 class MassIn(_Data):
@@ -467,7 +468,8 @@ class Event(BaseModel):
 
     @property
     def type(self) -> EventType:
-        return EventType(self.data.type)
+        kind = self.data.type
+        return kind if type(kind) is EventType else EventType(kind)
 
     @property
     def kind(self) -> str:

@@ -13,24 +13,32 @@
    wins);
 5. writes the new states to the projection tables.
 
-The log verifies every signature and refuses revoked keys, so a refused
-batch appends nothing. Projections are a pure function of the log: after a
+Every signature is verified before anything is appended: by the log, or, for a
+large batch, on a worker thread while the rules run (the log is then told the
+batch is checked, and still refuses revoked keys). A refused batch appends nothing.
+Each event is parsed, hashed and checked once; the result travels with it to the
+log and the projections. Projections are a pure function of the log: after a
 crash between steps 4 and 5 the next start replays what is missing.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from ledger import LedgerError, Log, StaleHead
-from ledger.entry import Entry, Submission, sign_submission
-from ledger.keys import KeyRole
+from ledger.canonical import canonicalize
+from ledger.entry import Entry, Submission, sign_submission, signing_message
+from ledger.keys import KeyRecord, KeyRole
 from schemas.actors import Actor
 from schemas.epcis import event_id as compute_event_id
 from schemas.events import EVENT_KIND_PREFIX, Event
@@ -52,6 +60,8 @@ __all__ = ["ACTOR_REGISTER", "Accepted", "EventReceipt", "Subscriber", "Tracer",
 logger = logging.getLogger(__name__)
 
 ACTOR_REGISTER = "actor.register"
+_PARALLEL_VERIFY_MIN = 64
+_VERIFY_CHUNK = 64
 DEFAULT_TOLERANCE = 0.005
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 _MAX_ATTEMPTS = 20
@@ -87,14 +97,71 @@ class _Planned:
     index: int
     submission: Submission
     event: Event
+    body: dict[str, Any]  # event.body()
     event_id: str
     effects: Effects
+
+
+class _SignatureCheck:
+    """The Ed25519 checks of a batch, run on a worker thread while the rules run on this one.
+
+    Verification releases the GIL, so it uses the second core. Each submission is checked
+    with the key the log registered under its key id; :meth:`verified` says whether every
+    planned submission passed. If one did not (or its key is unknown), the engine lets the
+    log check the batch itself, which refuses it and names the entry.
+    """
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        submissions: Sequence[Submission],
+        keys: Mapping[str, Ed25519PublicKey],
+    ) -> None:
+        self._submissions = submissions
+        self._keys = keys
+        self._checked: list[Submission | None] = [None] * len(submissions)
+        n = len(submissions)
+        self._chunks = [(lo, min(n, lo + _VERIFY_CHUNK)) for lo in range(0, n, _VERIFY_CHUNK)]
+        self._futures = [pool.submit(self._check, lo, hi) for lo, hi in self._chunks]
+
+    def _check(self, lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            s = self._submissions[i]
+            key = self._keys.get(s.key_id)
+            if key is None:
+                continue
+            try:
+                body = s.canonical_body or canonicalize(s.body)
+                key.verify(s.signature, signing_message(s.kind, body))
+            except (InvalidSignature, LedgerError, ValueError):
+                continue
+            self._checked[i] = s if s.canonical_body else replace(s, canonical_body=body)
+
+    def cancel(self) -> None:
+        """Drop the checks not started yet (the batch is done with, or was refused)."""
+        for future in self._futures:
+            future.cancel()
+
+    def verified(self, indices: Iterable[int]) -> list[Submission] | None:
+        """The submissions at ``indices``, with their canonical bodies, if all of them verify.
+
+        Chunks the worker has not started yet are checked here, on this thread.
+        """
+        for future, (lo, hi) in zip(self._futures, self._chunks, strict=True):
+            if future.cancel():
+                self._check(lo, hi)
+            else:
+                future.result()
+        checked = [self._checked[i] for i in indices]
+        passed = [s for s in checked if s is not None]
+        return passed if len(passed) == len(checked) else None
 
 
 def _as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=256)  # the entries of one append share their time
 def _parse_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
@@ -132,6 +199,9 @@ class Tracer:
         self._seq = projections.seq()
         self._key_owner: dict[str, str] = {}
         self._log_keys: set[str] = set()
+        self._key_records: dict[str, KeyRecord] = {}
+        self._public_keys: dict[str, Ed25519PublicKey] = {}
+        self._pool: ThreadPoolExecutor | None = None
         # (actor, idempotency key) -> receipt, and event id -> (actor, key): loaded from the tables.
         self._receipts: dict[tuple[str, str], EventReceipt] = {}
         self._event_keys: dict[str, tuple[str, str]] = {}
@@ -149,6 +219,8 @@ class Tracer:
             subscriber(accepted)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         self.log.close()
         self.projections.close()
 
@@ -163,8 +235,35 @@ class Tracer:
     def _refresh_keys(self) -> None:
         for record in self.log.key_records():
             self._key_owner[record.key_id] = record.owner
+            self._key_records[record.key_id] = record
             if record.role is KeyRole.LOG:
                 self._log_keys.add(record.key_id)
+
+    def _public_key(self, key_id: str) -> Ed25519PublicKey | None:
+        """The key the log registered as ``key_id`` (a key id names one key for good)."""
+        key = self._public_keys.get(key_id)
+        if key is None:
+            record = self._key_records.get(key_id)
+            if record is None:
+                self._refresh_keys()
+                record = self._key_records.get(key_id)
+            if record is not None:
+                key = self._public_keys[key_id] = record.public_key
+        return key
+
+    def _check_signatures(self, submissions: Sequence[Submission]) -> _SignatureCheck | None:
+        """Start checking a large batch's signatures on the worker thread."""
+        if len(submissions) < _PARALLEL_VERIFY_MIN:
+            return None  # the log checks a small batch itself; a hand-off costs more
+        keys = {}
+        for key_id in {s.key_id for s in submissions}:
+            if (key := self._public_key(key_id)) is not None:
+                keys[key_id] = key
+        if self._pool is None:
+            # One worker: this thread is the other core's work (the rules, then whatever
+            # checks the worker has not reached).
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trace-verify")
+        return _SignatureCheck(self._pool, submissions, keys)
 
     def catch_up(self) -> int:
         """Apply log entries the projections do not reflect yet; return how many."""
@@ -193,13 +292,14 @@ class Tracer:
                 actors.append((actor, entry.seq))
             elif entry.kind.startswith(EVENT_KIND_PREFIX):
                 event = parse_event(entry.body)
-                eid = compute_event_id(event)
+                body = event.body()
+                eid = compute_event_id(event, body=body)
                 effects = check_event(self.world, event, event_id=eid, tolerance=self.tolerance)
                 self.world.apply(effects)
                 items.update({k: (v, entry.seq) for k, v in effects.items.items()})
                 handovers.update({k: (v, entry.seq) for k, v in effects.handovers.items()})
                 recorded_at = _parse_time(entry.recorded_at)
-                events.append(self._projected(entry.seq, event, eid, recorded_at))
+                events.append(self._projected(entry.seq, event, body, eid, recorded_at))
                 self._publish(Accepted(entry.seq, event, eid, recorded_at, effects))
         seq = entries[-1].seq + 1 if entries else self._seq
         self.projections.write(
@@ -211,7 +311,9 @@ class Tracer:
         )
         self._seq = seq
 
-    def _projected(self, seq: int, event: Event, eid: str, recorded_at: datetime) -> ProjectedEvent:
+    def _projected(
+        self, seq: int, event: Event, body: dict[str, Any], eid: str, recorded_at: datetime
+    ) -> ProjectedEvent:
         actor = self.world.actor(event.actor)
         late = (
             lateness(actor.role, event.type, event.event_time, recorded_at, self.calendar)
@@ -232,7 +334,7 @@ class Tracer:
             recorded_at=recorded_at,
             idempotency_key=event.idempotency_key,
             late_working_days=days,
-            body=event.body(),
+            body=body,
             prev=dict(event.prev),
         )
 
@@ -322,7 +424,8 @@ class Tracer:
                 raise InvalidEvent(f"submission {i}: kind {s.kind!r} is not an event", field="kind")
             event = parse_event(s.body)
             self._check_signer(i, s, event)
-            eid = compute_event_id(event)
+            body = event.body()
+            eid = compute_event_id(event, body=body)
             key = (event.actor, event.idempotency_key)
             prior = self._receipts.get(key)
             if prior is not None or key in batch_keys:
@@ -345,28 +448,39 @@ class Tracer:
             overlay.apply(effects)
             batch_ids.add(eid)
             batch_keys.add(key)
-            planned.append(_Planned(i, s, event, eid, effects))
+            planned.append(_Planned(i, s, event, body, eid, effects))
         return receipts, planned
 
     def submit(self, submissions: Sequence[Submission]) -> list[EventReceipt]:
         """Check and append a batch of signed events: all of them, or none (the error says why)."""
-        for _attempt in range(_MAX_ATTEMPTS):
-            self.catch_up()
-            size = self._seq
-            receipts, planned = self._plan(submissions)
-            if not planned:
+        signatures = self._check_signatures(submissions)
+        try:
+            for _attempt in range(_MAX_ATTEMPTS):
+                self.catch_up()
+                size = self._seq
+                receipts, planned = self._plan(submissions)
+                if not planned:
+                    return [r for r in receipts if r is not None]
+                verified = (
+                    None if signatures is None else signatures.verified(p.index for p in planned)
+                )
+                batch = [p.submission for p in planned] if verified is None else verified
+                try:
+                    appended = self.log.append(
+                        batch, expect_size=size, signatures_checked=verified is not None
+                    )
+                except StaleHead:
+                    continue  # someone else appended: catch up and check again
+                except LedgerError as exc:
+                    raise InvalidEvent(str(exc)) from exc
+                self._project(planned, appended)
+                for p, receipt in zip(planned, appended, strict=True):
+                    receipts[p.index] = self._receipts[(p.event.actor, p.event.idempotency_key)]
+                    assert receipts[p.index] is not None and receipt.seq == receipts[p.index].seq  # type: ignore[union-attr]
                 return [r for r in receipts if r is not None]
-            try:
-                appended = self.log.append([p.submission for p in planned], expect_size=size)
-            except StaleHead:
-                continue  # someone else appended: catch up and check again
-            except LedgerError as exc:
-                raise InvalidEvent(str(exc)) from exc
-            self._project(planned, appended)
-            for p, receipt in zip(planned, appended, strict=True):
-                receipts[p.index] = self._receipts[(p.event.actor, p.event.idempotency_key)]
-                assert receipts[p.index] is not None and receipt.seq == receipts[p.index].seq  # type: ignore[union-attr]
-            return [r for r in receipts if r is not None]
+        finally:
+            if signatures is not None:
+                signatures.cancel()
         raise Conflict(f"the log kept moving: gave up after {_MAX_ATTEMPTS} attempts")
 
     def _project(self, planned: Sequence[_Planned], appended: Sequence[Any]) -> None:
@@ -378,7 +492,7 @@ class Tracer:
             items.update({k: (v, receipt.seq) for k, v in p.effects.items.items()})
             handovers.update({k: (v, receipt.seq) for k, v in p.effects.handovers.items()})
             recorded_at = _parse_time(receipt.recorded_at)
-            events.append(self._projected(receipt.seq, p.event, p.event_id, recorded_at))
+            events.append(self._projected(receipt.seq, p.event, p.body, p.event_id, recorded_at))
             self._publish(Accepted(receipt.seq, p.event, p.event_id, recorded_at, p.effects))
         seq = appended[-1].seq + 1
         self.projections.write(

@@ -9,13 +9,12 @@ batch. If the process dies in between, the next start replays the log from
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, delete, event, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Float, Table, create_engine, delete, event, select
 from sqlmodel import Session, SQLModel
 
 from schemas.actors import Actor, Role
@@ -54,6 +53,99 @@ def _table(name: str) -> Table:
     return SQLModel.metadata.tables[name]
 
 
+# The columns each write fills, in the order of the row tuples built below.
+_ACTOR_COLUMNS = ("id", "name", "role", "region", "registered_seq")
+_ITEM_COLUMNS = (
+    "id", "kind", "status", "eu_status", "custodian", "owner", "producer", "head", "last_time",
+    "region", "mass_kg", "content_json", "chemistry", "energy_kwh", "material", "vin", "parent",
+    "children_json", "original", "successor", "pending_handover", "disputed", "soh_pct", "grade",
+    "sources_json", "updated_seq",
+)  # fmt: skip
+_HANDOVER_COLUMNS = (
+    "id", "sender", "receiver", "items_json", "transfer_ownership", "status", "created",
+    "disputed", "closed_by", "updated_seq",
+)  # fmt: skip
+_EVENT_COLUMNS = (
+    "seq", "event_id", "type", "actor", "region", "event_time", "recorded_at",
+    "idempotency_key", "late_working_days", "body_json",
+)  # fmt: skip
+_LINK_COLUMNS = ("seq", "item", "event_id", "prev")
+_STATE_COLUMNS = ("id", "seq")
+
+
+def _as_float(value: Any) -> Any:
+    # An array holds one type: a float column's integers are sent as floats.
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class _TableWrite:
+    """A batched insert or upsert of whole rows into one table, as SQL for one database.
+
+    The statement is built once. On SQLite the rows go to the driver's ``executemany``;
+    on PostgreSQL the whole batch is one ``INSERT ... SELECT FROM unnest(arrays)``, so the
+    server plans and runs one statement per table and batch rather than one per row.
+    Values pass through the column types' own bind processors, so the stored values are
+    those SQLAlchemy would store.
+    """
+
+    sql: str
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column index, bind processor)
+    arrays: bool
+
+    @classmethod
+    def build(
+        cls,
+        engine: Engine,
+        table: Table,
+        columns: Sequence[str],
+        *,
+        keys: Sequence[str] = (),
+        newer: str | None = None,
+    ) -> _TableWrite:
+        """Insert ``columns``; on a conflict over ``keys`` update the rest (only if ``newer``
+        grows), or without ``keys`` do nothing."""
+        dialect = engine.dialect
+        quote = dialect.identifier_preparer.quote
+        name = dialect.identifier_preparer.format_table(table)
+        arrays = dialect.name == "postgresql"
+        if arrays:
+            casts = ", ".join(f"%b::{table.c[c].type.compile(dialect=dialect)}[]" for c in columns)
+            source = f"SELECT * FROM unnest({casts})"
+        else:
+            source = f"VALUES ({', '.join('?' for _ in columns)})"
+        sql = f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) {source} ON CONFLICT"
+        if keys:
+            updates = ", ".join(
+                f"{quote(c)} = excluded.{quote(c)}" for c in columns if c not in keys
+            )
+            sql += f" ({', '.join(quote(k) for k in keys)}) DO UPDATE SET {updates}"
+            if newer is not None:
+                sql += f" WHERE {name}.{quote(newer)} < excluded.{quote(newer)}"
+        else:
+            sql += " DO NOTHING"
+        processors = []
+        for i, c in enumerate(columns):
+            kind = table.c[c].type
+            process = _as_float if arrays and isinstance(kind, Float) else None
+            # The dialect's own variant of the type: SQLite's DATETIME writes its text form.
+            process = process or kind.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((i, process))
+        return cls(sql, tuple(processors), arrays)
+
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        for i, process in self.processors:
+            columns[i] = list(map(process, columns[i]))
+        if self.arrays:
+            conn.exec_driver_sql(self.sql, tuple(list(column) for column in columns))
+        else:
+            conn.exec_driver_sql(self.sql, list(zip(*columns, strict=True)))
+
+
 def sqlalchemy_url(url: str) -> str:
     """The SQLAlchemy URL for a suyuan database URL (psycopg 3 for PostgreSQL)."""
     if url.startswith(("postgresql://", "postgres://")):
@@ -89,35 +181,44 @@ def _aware(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def _json_list(values: Sequence[str]) -> str:
+    return json.dumps(list(values)) if values else "[]"
+
+
+def _item_values(item: ItemState, seq: int) -> tuple[Any, ...]:
+    """An item's row, in the column order of ``trace_items``."""
+    return (
+        item.id,
+        item.kind.value,
+        item.status.value,
+        item.eu_status.value,
+        item.custodian,
+        item.owner,
+        item.producer,
+        item.head,
+        _utc(item.last_time),
+        item.region,
+        item.mass_kg,
+        json.dumps(dict(item.content_kg), sort_keys=True) if item.content_kg else "{}",
+        item.chemistry,
+        item.energy_kwh,
+        item.material,
+        item.vin,
+        item.parent,
+        _json_list(item.children),
+        item.original,
+        item.successor,
+        item.pending_handover,
+        item.disputed,
+        item.soh_pct,
+        item.grade,
+        _json_list(item.sources),
+        seq,
+    )
+
+
 def item_row(item: ItemState, seq: int) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "kind": item.kind.value,
-        "status": item.status.value,
-        "eu_status": item.eu_status.value,
-        "custodian": item.custodian,
-        "owner": item.owner,
-        "producer": item.producer,
-        "head": item.head,
-        "last_time": _utc(item.last_time),
-        "region": item.region,
-        "mass_kg": item.mass_kg,
-        "content_json": json.dumps(dict(item.content_kg), sort_keys=True),
-        "chemistry": item.chemistry,
-        "energy_kwh": item.energy_kwh,
-        "material": item.material,
-        "vin": item.vin,
-        "parent": item.parent,
-        "children_json": json.dumps(list(item.children)),
-        "original": item.original,
-        "successor": item.successor,
-        "pending_handover": item.pending_handover,
-        "disputed": item.disputed,
-        "soh_pct": item.soh_pct,
-        "grade": item.grade,
-        "sources_json": json.dumps(list(item.sources)),
-        "updated_seq": seq,
-    }
+    return dict(zip(_ITEM_COLUMNS, _item_values(item, seq), strict=True))
 
 
 def item_from_row(row: ItemRow) -> ItemState:
@@ -150,19 +251,24 @@ def item_from_row(row: ItemRow) -> ItemState:
     )
 
 
+def _handover_values(h: HandoverState, seq: int) -> tuple[Any, ...]:
+    """A handover's row, in the column order of ``trace_handovers``."""
+    return (
+        h.id,
+        h.sender,
+        h.receiver,
+        json.dumps(list(h.items)),
+        h.transfer_ownership,
+        h.status.value,
+        _utc(h.created),
+        h.disputed,
+        h.closed_by,
+        seq,
+    )
+
+
 def handover_row(h: HandoverState, seq: int) -> dict[str, Any]:
-    return {
-        "id": h.id,
-        "sender": h.sender,
-        "receiver": h.receiver,
-        "items_json": json.dumps(list(h.items)),
-        "transfer_ownership": h.transfer_ownership,
-        "status": h.status.value,
-        "created": _utc(h.created),
-        "disputed": h.disputed,
-        "closed_by": h.closed_by,
-        "updated_seq": seq,
-    }
+    return dict(zip(_HANDOVER_COLUMNS, _handover_values(h, seq), strict=True))
 
 
 def handover_from_row(row: HandoverRow) -> HandoverState:
@@ -179,6 +285,36 @@ def handover_from_row(row: HandoverRow) -> HandoverState:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Writes:
+    """The statements of :meth:`Projections.write`.
+
+    Several engines may project the same entries (each catches up on the others'
+    appends): writes are idempotent, and a state only replaces an older one.
+    """
+
+    actors: _TableWrite
+    items: _TableWrite
+    handovers: _TableWrite
+    events: _TableWrite
+    links: _TableWrite
+    state: _TableWrite
+
+    @classmethod
+    def build(cls, engine: Engine) -> _Writes:
+        def write(name: str, columns: Sequence[str], **kw: Any) -> _TableWrite:
+            return _TableWrite.build(engine, _table(name), columns, **kw)
+
+        return cls(
+            actors=write("trace_actors", _ACTOR_COLUMNS, keys=["id"]),
+            items=write("trace_items", _ITEM_COLUMNS, keys=["id"], newer="updated_seq"),
+            handovers=write("trace_handovers", _HANDOVER_COLUMNS, keys=["id"], newer="updated_seq"),
+            events=write("trace_events", _EVENT_COLUMNS),
+            links=write("trace_event_items", _LINK_COLUMNS),
+            state=write("trace_projection_state", _STATE_COLUMNS, keys=["id"], newer="seq"),
+        )
+
+
 class Projections:
     """The projection tables in one database (the log's own, by default)."""
 
@@ -192,23 +328,13 @@ class Projections:
                 conn.execute("PRAGMA busy_timeout = 60000")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: the indexes stay in memory
 
         SQLModel.metadata.create_all(self.engine, tables=_TABLES)
+        self._writes = _Writes.build(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def _insert(self, table: Any) -> Any:
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
-        return dialect.insert(table)
-
-    def _upsert(self, table: Any, keys: Sequence[str], *, newer: str | None = None) -> Any:
-        # Several engines may project the same entries (each catches up on the others'
-        # appends): writes are idempotent, and a state only replaces an older one.
-        stmt = self._insert(table)
-        columns = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        where = None if newer is None else table.c[newer] < stmt.excluded[newer]
-        return stmt.on_conflict_do_update(index_elements=list(keys), set_=columns, where=where)
 
     def seq(self) -> int:
         """How many log entries the tables reflect."""
@@ -229,58 +355,35 @@ class Projections:
 
         ``items`` pairs each new item state with the log position of the event that made it.
         """
-        item_rows = [item_row(i, changed_at) for i, changed_at in items]
-        handover_rows = [handover_row(h, changed_at) for h, changed_at in handovers]
-        actor_rows = [
-            {
-                "id": a.id,
-                "name": a.name,
-                "role": a.role.value,
-                "region": a.region,
-                "registered_seq": s,
-            }
-            for a, s in actors
-        ]
+        actor_rows = {
+            a.id: (a.id, a.name, a.role.value, a.region, registered) for a, registered in actors
+        }
         event_rows = []
         link_rows = []
         for e in events:
             event_rows.append(
-                {
-                    "seq": e.seq,
-                    "event_id": e.event_id,
-                    "type": e.type,
-                    "actor": e.actor,
-                    "region": e.region,
-                    "event_time": _utc(e.event_time),
-                    "recorded_at": _utc(e.recorded_at),
-                    "idempotency_key": e.idempotency_key,
-                    "late_working_days": e.late_working_days,
-                    "body_json": json.dumps(e.body, sort_keys=True, ensure_ascii=False),
-                }
-            )
-            link_rows += [
-                {"seq": e.seq, "item": item, "event_id": e.event_id, "prev": prev}
-                for item, prev in e.prev.items()
-            ]
-        with self.engine.begin() as conn:
-            if actor_rows:
-                conn.execute(self._upsert(_table("trace_actors"), ["id"]), actor_rows)
-            if item_rows:
-                conn.execute(
-                    self._upsert(_table("trace_items"), ["id"], newer="updated_seq"), item_rows
+                (
+                    e.seq,
+                    e.event_id,
+                    e.type,
+                    e.actor,
+                    e.region,
+                    _utc(e.event_time),
+                    _utc(e.recorded_at),
+                    e.idempotency_key,
+                    e.late_working_days,
+                    json.dumps(e.body, sort_keys=True, ensure_ascii=False),
                 )
-            if handover_rows:
-                stmt = self._upsert(_table("trace_handovers"), ["id"], newer="updated_seq")
-                conn.execute(stmt, handover_rows)
-            if event_rows:
-                stmt = self._insert(_table("trace_events")).on_conflict_do_nothing()
-                conn.execute(stmt, event_rows)
-            if link_rows:
-                stmt = self._insert(_table("trace_event_items")).on_conflict_do_nothing()
-                conn.execute(stmt, link_rows)
-            state = [{"id": 1, "seq": seq}]
-            stmt = self._upsert(_table("trace_projection_state"), ["id"], newer="seq")
-            conn.execute(stmt, state)
+            )
+            link_rows += [(e.seq, item, e.event_id, prev) for item, prev in e.prev.items()]
+        w = self._writes
+        with self.engine.begin() as conn:
+            w.actors.run(conn, list(actor_rows.values()))
+            w.items.run(conn, [_item_values(i, changed_at) for i, changed_at in items])
+            w.handovers.run(conn, [_handover_values(h, changed_at) for h, changed_at in handovers])
+            w.events.run(conn, event_rows)
+            w.links.run(conn, link_rows)
+            w.state.run(conn, [(1, seq)])
 
     def receipts(self) -> list[tuple[int, str, str, str, datetime, int | None]]:
         """``(seq, event_id, actor, idempotency_key, recorded_at, late_working_days)`` of every event."""

@@ -3,23 +3,23 @@
 The rule modules (:mod:`trace.rules_custody`, :mod:`trace.rules_handover`,
 :mod:`trace.rules_transform`) each get a :class:`Step` — the world, the event, its id,
 its actor and the tolerance — and return :class:`~trace.state.Effects`. Nothing here
-mutates the world: new states are built with :func:`dataclasses.replace`.
+mutates the world: new states are built with :func:`trace.state.evolve`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel
 
 from schemas.actors import Actor
-from schemas.codes import ProductType, check_code
+from schemas.codes import ProductType, product_type_of
 from schemas.events import Event, is_lot_id
 from schemas.lots import Lot
 from trace.errors import CustodyError, InvalidEvent, MassBalanceError, UnknownItem
-from trace.state import Effects, EuStatus, ItemKind, ItemState, Status, World
+from trace.state import Effects, EuStatus, ItemKind, ItemState, Status, World, evolve
 
 __all__ = [
     "FLOAT_SLACK_KG",
@@ -86,9 +86,9 @@ class Step:
 
     def touch(self, state: ItemState, **changes: Any) -> ItemState:
         """The item's next version: this event becomes its head."""
-        return replace(
-            self.carry(state, **changes), head=self.event_id, last_time=self.event.event_time
-        )
+        changes["head"] = self.event_id
+        changes["last_time"] = self.event.event_time
+        return self.carry(state, **changes)
 
     def carry(self, state: ItemState, **changes: Any) -> ItemState:
         """Change an item without making this event its head (parts that follow a parent).
@@ -98,7 +98,7 @@ class Step:
         """
         if changes.get("custodian", state.custodian) == self.actor.id:
             changes.setdefault("region", self.event.region)
-        return replace(state, **changes)
+        return evolve(state, **changes)
 
     def new_item(self, item_id: str, kind: ItemKind, **fields: Any) -> ItemState:
         """A new item created by this event, held, owned and produced by the actor."""
@@ -153,7 +153,7 @@ def kind_of_code(item_id: str, verb: str) -> ItemKind:
             f"{item_id} is a lot; only packs, modules and cells (GB/T 34014 codes) can be {verb}",
             rule="battery-only",
         )
-    product = check_code(item_id).product_type
+    product = product_type_of(item_id)
     if product is None:  # events validate codes, so this is a contract breach
         raise InvalidEvent(f"{item_id} is not a GB/T 34014 code", field="data")
     return _KINDS[product]

@@ -8,7 +8,6 @@ handover is pending its items are frozen: only its answers may touch them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import replace
 from typing import Any, Final
 
 from schemas.actors import Role
@@ -22,7 +21,7 @@ from schemas.events import (
 )
 from trace.errors import CustodyError, UnknownActor
 from trace.rules_common import Handler, Step
-from trace.state import Effects, HandoverState, HandoverStatus, ItemState
+from trace.state import Effects, HandoverState, HandoverStatus, ItemState, evolve
 
 __all__ = ["HANDLERS"]
 
@@ -120,7 +119,7 @@ def _accept(step: Step) -> Effects:
         # Parts travel with their parent; they are not on the event, so their head stays.
         for part in _parts(step, state):
             effects.items[part.id] = step.carry(part, **moved)
-    closed = replace(handover, status=HandoverStatus.ACCEPTED, closed_by=step.event_id)
+    closed = evolve(handover, status=HandoverStatus.ACCEPTED, closed_by=step.event_id)
     effects.handovers[handover.id] = closed
     return effects
 
@@ -133,7 +132,7 @@ def _close(step: Step, data: RejectData | CancelData, *, status: HandoverStatus)
     effects = Effects()
     for item_id in handover.items:
         effects.items[item_id] = step.touch(step.item(item_id), pending_handover=None)
-    effects.handovers[handover.id] = replace(handover, status=status, closed_by=step.event_id)
+    effects.handovers[handover.id] = evolve(handover, status=status, closed_by=step.event_id)
     return effects
 
 
@@ -163,7 +162,7 @@ def _dispute(step: Step) -> Effects:
     effects = Effects()
     for item_id in handover.items:
         effects.items[item_id] = step.touch(step.item(item_id), disputed=True)
-    effects.handovers[handover.id] = replace(handover, disputed=True)
+    effects.handovers[handover.id] = evolve(handover, disputed=True)
     return effects
 
 

@@ -8,10 +8,10 @@ states up (the in-memory world of the engine, a batch overlay, a test).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from schemas.actors import Actor
 
@@ -25,6 +25,7 @@ __all__ = [
     "MemoryWorld",
     "Status",
     "World",
+    "evolve",
 ]
 
 
@@ -117,6 +118,29 @@ class HandoverState:
     created: datetime
     disputed: bool = False
     closed_by: str | None = None  # the accept / reject / cancel event
+
+
+_State = TypeVar("_State", "ItemState", "HandoverState")
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def evolve(state: _State, **changes: Any) -> _State:
+    """``dataclasses.replace`` for the frozen states: a copy with ``changes``.
+
+    The states have no ``__post_init__``, so the copy is made slot by slot instead of
+    through ``__init__`` (the rules make a new version of every item they touch).
+    """
+    kind = type(state)
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in fields(kind))
+    unknown = changes.keys() - set(names)
+    if unknown:
+        raise TypeError(f"{kind.__name__} has no field {sorted(unknown)[0]!r}")
+    new = object.__new__(kind)
+    for name in names:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(state, name))
+    return new
 
 
 @dataclass(slots=True)

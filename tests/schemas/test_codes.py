@@ -21,8 +21,10 @@ from schemas.codes import (
     DateReading,
     ProductType,
     check_code,
+    code_is_valid,
     generate_code,
     parse_code,
+    product_type_of,
     recode_for_cascade,
 )
 from schemas.errors import AmbiguousDate, CodeIssue, InvalidCode
@@ -526,3 +528,38 @@ def test_recode_on_an_ambiguous_date_needs_a_reading() -> None:
 )
 def test_battery_type_readings_say_whether_they_are_confirmed(letter: str, confirmed: bool) -> None:
     assert BatteryType(letter).confirmed is confirmed
+
+
+# --- the quick readings used on the event path agree with the full report ---
+
+# Near-codes: valid codes with characters swapped for others from the code alphabet and
+# beyond (lowercase, the ambiguous date characters, 0), cut or lengthened.
+_NEAR_CODE_CHARS = string.digits + string.ascii_uppercase + "pmcuvwxy0 -"
+
+
+@st.composite
+def _near_codes(draw: st.DrawFn) -> str:
+    code = generate_code(random.Random(draw(st.integers(0, 2**32))))
+    if draw(st.booleans()):
+        code = recode_for_cascade(
+            generate_code(random.Random(draw(st.integers(0, 2**32))), date=dt.date(2024, 3, 9)),
+            manufacturer="T9X",
+            spec="2B",
+            date=dt.date(2026, 1, 5),
+            serial=draw(st.integers(1, 9_999_999)),
+        ).code.text
+    chars = list(code)
+    for _ in range(draw(st.integers(0, 3))):
+        chars[draw(st.integers(0, len(chars) - 1))] = draw(st.sampled_from(_NEAR_CODE_CHARS))
+    text = "".join(chars)
+    return draw(st.sampled_from([text, text[:-1], text + "1", text[:19], text[:3] + text[4:]]))
+
+
+@given(text=st.one_of(_near_codes(), st.text(max_size=26)))
+def test_code_is_valid_agrees_with_the_report(text: str) -> None:
+    assert code_is_valid(text) is check_code(text).valid
+
+
+@given(text=st.one_of(_near_codes(), st.text(max_size=26)))
+def test_product_type_of_agrees_with_the_report(text: str) -> None:
+    assert product_type_of(text) is check_code(text).product_type

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from ledger import note
+from ledger.entry import Submission
 from schemas.codes import ProductType
 from tests.factories import T0, Scene
 from tests.trace.conftest import open_tracer
@@ -260,3 +261,79 @@ def test_two_engines_on_one_database_share_one_history(
         assert offer.seq == len(scene.tracer.log) - 1
     finally:
         second.close()
+
+
+# --- large batches: signatures checked on worker threads while the rules run ---
+
+
+def _commissions(scene: Scene, n: int) -> list[Submission]:
+    return [
+        scene.sign("catl", scene.event("catl", {"type": "commission", "item": scene.code()}))
+        for _ in range(n)
+    ]
+
+
+def test_a_large_batch_is_checked_and_appended_whole(
+    scene: Scene, store_url: str, log_signer: note.Signer
+) -> None:
+    batch = _commissions(scene, 80)
+    # Submissions read from JSON carry no canonical body; the engine supplies it.
+    batch[1] = Submission(batch[1].kind, batch[1].body, batch[1].key_id, batch[1].signature)
+    size = len(scene.tracer.log)
+    receipts = scene.tracer.submit(batch)
+    assert [r.seq for r in receipts] == list(range(size, size + 80))
+    assert scene.tracer.log.entry(size + 1).body == batch[1].body
+    scene.tracer.log.verify(workers=1)
+    live = scene.tracer.projections.dump()
+    scene.tracer.projections.clear()
+    rebuilt = open_tracer(store_url, log_signer)
+    try:
+        assert rebuilt.projections.dump() == live
+    finally:
+        rebuilt.close()
+
+
+def test_a_large_batch_with_one_forged_signature_appends_nothing(scene: Scene) -> None:
+    batch = _commissions(scene, 80)
+    forged = batch[57]
+    body = {**forged.body, "data": {**forged.body["data"], "mass_kg": 4.0}}
+    batch[57] = Submission(forged.kind, body, forged.key_id, forged.signature)
+    size = len(scene.tracer.log)
+    with pytest.raises(InvalidEvent, match="does not verify"):
+        scene.tracer.submit(batch)
+    assert len(scene.tracer.log) == size
+    assert scene.tracer.world.item(batch[0].body["data"]["item"]) is None
+
+
+def test_a_large_batch_signed_with_a_revoked_key_is_refused(scene: Scene) -> None:
+    batch = _commissions(scene, 70)
+    scene.tracer.log.revoke_key(scene.parties["catl"].signer.key_id, reason="rotated")
+    size = len(scene.tracer.log)
+    with pytest.raises(InvalidEvent, match="revoked"):
+        scene.tracer.submit(batch)
+    assert len(scene.tracer.log) == size
+
+
+def test_a_large_batch_of_retries_gets_the_original_receipts(scene: Scene) -> None:
+    batch = _commissions(scene, 70)
+    first = scene.tracer.submit(batch)
+    size = len(scene.tracer.log)
+    again = scene.tracer.submit(batch)
+    assert [r.seq for r in again] == [r.seq for r in first]
+    assert all(r.replayed for r in again) and len(scene.tracer.log) == size
+
+
+def test_a_large_batch_is_verified_once_beside_the_rules(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bool] = []
+    append = scene.tracer.log.append
+
+    def spy(batch: list[Submission], **kw: object) -> object:
+        calls.append(bool(kw.get("signatures_checked")))
+        return append(batch, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scene.tracer.log, "append", spy)
+    scene.tracer.submit(_commissions(scene, 70))  # checked by the engine's workers
+    scene.tracer.submit(_commissions(scene, 2))  # small: the log checks it
+    assert calls == [True, False]
