@@ -10,50 +10,57 @@ material lots.
 
 Edges carry ``rel`` (a :class:`Rel`): ``part_of`` child -> parent, ``installed_in`` pack ->
 vehicle, ``custody`` and ``owns`` actor -> item, each with ``since``, ``via`` (the event) and,
-once over, ``until`` (an assembled part is held through its parent); ``recoded_to`` old ->
+once over, ``until`` (an assembled part is held through its parent; one ``custody`` edge with
+``owns: True`` stands for both while they go together); ``recoded_to`` old ->
 new code; ``input`` item -> step and ``output`` step -> item with ``kg``; ``handover``
 sender -> receiver per accepted handover (``time``, ``via``, ``handover``, ``region``,
 ``items`` and their ``masses``, ``packs``, ``kg``, ``kwh``). Events also move items between
 stages (:attr:`LifecycleGraph.moves`; the mapping is in :mod:`trace.flows`).
 
-Memory (CPython 3.11, networkx 3.6; peak RSS with the graph minus without, 50,000 packs):
-17 KiB per pack -- 7 nodes, 24 edges and 5.5 stage moves for a life of commission, sale,
-install, retire, collect, (for half) a second life, dismantling, batch recycling and new
-packs made from the lots; roughly 0.9 KiB per node with its adjacency, 0.5 KiB per edge.
-1M such packs take about 16.3 GiB (the engine's own world, if in the same process, about 5
-KiB per pack more); each module or cell traced on its own adds about 7 KiB. Node key
+Memory (CPython 3.11, networkx 3.6; ``sys.getsizeof`` of every node, adjacency dict, key
+dict, attribute dict and value, each object once), the demo preset's fleet: 7.4 KiB per pack
+at 10,000 and at 100,000 packs alike -- about 3.3 nodes, 8.4 edges, 2.4 stage moves and 1.4
+handovers per pack for a life of commission, sale, install, retire, collect, for some a
+second life, dismantling, recycling and new packs made from the smelted lots. The largest
+parts: the multigraph's key dict per node pair (1.6 KiB), handover edges (1.0 KiB), item
+nodes' adjacency (0.8 KiB), custody edges (0.7 KiB; separate ``owns`` edges would double
+that) and item attributes (0.55 KiB). A million such packs: about 7.0 GiB (extrapolated),
+beside the engine's own world of about 9.3 KiB per pack. A rebuild also holds a second
+world while it replays (its peak is about 1.8 KiB per pack above the graph's). Node key
 tuples are shared, small vocabularies interned, and bulk builds run without the cyclic GC.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, NamedTuple, TypeVar
 
 import networkx as nx
+from sqlalchemy import select
+from sqlmodel import SQLModel
 
 import schemas.events as ev
-from schemas.actors import Actor, Role
-from schemas.epcis import event_id as compute_event_id
-from trace.engine import ACTOR_REGISTER, Accepted, Tracer, parse_event
+from schemas.actors import Role
+from trace.engine import Accepted, Tracer, parse_event
 from trace.rules import check_event
 from trace.state import Effects, ItemKind, ItemState, MemoryWorld, Status, World
 
 # fmt: off
 __all__ = ["ACTOR", "ITEM", "STEP", "VEHICLE", "LifecycleGraph", "Move", "Node", "Rel", "Stage",
-           "actor_node", "item_node"]
+           "actor_node", "item_node", "stored_events"]
 # fmt: on
 
 ITEM: Final = "item"
 ACTOR: Final = "actor"
 VEHICLE: Final = "vehicle"
 STEP: Final = "step"
-_CHUNK: Final = 2048  # log entries read per query during a replay
+_CHUNK: Final = 4096  # events fetched per round trip during a rebuild
 # fmt: off
 _ITEM_FIELDS: Final = ("kind", "producer", "region", "chemistry", "energy_kwh", "mass_kg", "material")
 # fmt: on
@@ -206,15 +213,21 @@ class LifecycleGraph:
 
     @classmethod
     def from_tracer(cls, tracer: Tracer, *, freeze: bool = True) -> LifecycleGraph:
-        """Rebuild from the tracer's log: every entry replayed in order, as the engine does."""
+        """Rebuild from the events the tracer's tables hold (caught up with its log first).
+
+        Each event is checked again against a world rebuilt alongside, for its effects, under
+        the event id the engine stored: signatures and ids were verified when it was accepted.
+        """
+        tracer.catch_up()
         world = MemoryWorld()
-        graph = cls.from_events(_replay(tracer, world), world, freeze=freeze)
+        world.actors.update(tracer.world.actors)
+        graph = cls.from_events(stored_events(tracer, world), world, freeze=freeze)
         graph._actors = tracer.world
         return graph
 
     @classmethod
     def follow(cls, tracer: Tracer, *, freeze: bool = True) -> LifecycleGraph:
-        """Rebuild from the tracer's log, then apply every event the tracer applies."""
+        """:meth:`from_tracer`, then apply every event the tracer applies."""
         graph = cls.from_tracer(tracer, freeze=freeze)
         tracer.subscribe(graph.apply)
         return graph
@@ -276,10 +289,48 @@ class LifecycleGraph:
             known.update(attrs)
 
     def _holders(self, state: ItemState, at: _At) -> None:
-        """Custody and ownership: none while assembled (held through the parent) or ended."""
+        """Custody and ownership: none while assembled (held through the parent) or ended.
+
+        Held and owned by one actor from one event on, the item has one ``custody`` edge
+        with ``owns`` set; when custody and ownership part, it splits into two edges.
+        """
         node, gone = self._key(ITEM, state.id), state.terminal or state.status is Status.ASSEMBLED
-        for rel, holder in ((Rel.CUSTODY, state.custodian), (Rel.OWNS, state.owner)):
-            self._keep(node, rel, None if gone else self._actor(holder), at, into=True)
+        custodian = None if gone else self._actor(state.custodian)
+        owner = None if gone else self._actor(state.owner)
+        pred = self.nx._pred[node]
+        held = _open_edge(pred, Rel.CUSTODY)
+        shared = held is not None and "owns" in held[1]
+        owned = held if shared else _open_edge(pred, Rel.OWNS)
+        keep_custody = (None if held is None else held[0]) == custodian
+        keep_owner = (None if owned is None else owned[0]) == owner
+        if keep_custody and keep_owner:
+            return
+        if shared:
+            actor, attrs = held
+            if keep_custody or keep_owner:  # one of the two goes on: give ownership its edge
+                del attrs["owns"]
+                split: dict[str, Any] = {
+                    "rel": Rel.OWNS,
+                    "since": attrs["since"],
+                    "via": attrs["via"],
+                }
+                if keep_custody:  # ownership ended here, custody goes on
+                    split["until"] = at.time
+                self.nx.add_edge(actor, node, **split)
+            if not keep_custody:
+                attrs["until"] = at.time
+        else:
+            for edge, kept in ((held, keep_custody), (owned, keep_owner)):
+                if edge is not None and not kept:
+                    edge[1]["until"] = at.time
+        new_custody = None if keep_custody else custodian
+        new_owner = None if keep_owner else owner
+        if new_custody is not None and new_custody == new_owner:
+            self.nx.add_edge(new_custody, node, rel=Rel.CUSTODY, since=at.time, via=at.via, owns=True)  # fmt: skip
+            return
+        for rel, holder in ((Rel.CUSTODY, new_custody), (Rel.OWNS, new_owner)):
+            if holder is not None:
+                self.nx.add_edge(holder, node, rel=rel, since=at.time, via=at.via)
 
     def _attach(self, state: ItemState, at: _At) -> None:
         """``part_of`` and ``installed_in`` follow the item's parent and vehicle."""
@@ -470,18 +521,17 @@ _HANDLERS: Final[dict[str, _Handler]] = {
 }
 
 
-def _replay(tracer: Tracer, world: MemoryWorld) -> Iterator[Accepted]:
-    """The tracer's log as accepted events, re-checked against ``world`` as the engine does."""
-    head = tracer.log.head().size
-    for start in range(0, head, _CHUNK):
-        for entry in tracer.log.entries(start, min(head, start + _CHUNK)):
-            if entry.kind == ACTOR_REGISTER:
-                actor = Actor.model_validate(entry.body)
-                world.actors[actor.id] = actor
-            elif entry.kind.startswith(ev.EVENT_KIND_PREFIX):
-                event = parse_event(entry.body)
-                eid = compute_event_id(event)
-                effects = check_event(world, event, event_id=eid, tolerance=tracer.tolerance)
-                world.apply(effects)
-                recorded = datetime.fromisoformat(entry.recorded_at.replace("Z", "+00:00"))
-                yield Accepted(entry.seq, event, eid, recorded, effects)
+def stored_events(tracer: Tracer, world: MemoryWorld) -> Iterator[Accepted]:
+    """Every event in ``trace_events``, in log order, as accepted: effects checked on ``world``.
+
+    ``world`` must know every actor the events name; it ends in the state the tracer's is in.
+    """
+    c = SQLModel.metadata.tables["trace_events"].c
+    query = select(c.seq, c.event_id, c.recorded_at, c.body_json).order_by(c.seq)
+    with tracer.projections.engine.connect() as conn:
+        for seq, eid, recorded, body in conn.execution_options(yield_per=_CHUNK).execute(query):
+            event = parse_event(json.loads(body))
+            effects = check_event(world, event, event_id=eid, tolerance=tracer.tolerance)
+            world.apply(effects)
+            at = recorded.replace(tzinfo=UTC) if recorded.tzinfo is None else recorded
+            yield Accepted(seq, event, eid, at, effects)

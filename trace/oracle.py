@@ -3,9 +3,9 @@
 :mod:`trace.rates` folds events into Python facts; this module shares none of that code. It
 runs the SQL of :mod:`trace.rates_sql` — ``->``/``->>`` on ``trace_events.body_json``,
 window functions, recursive CTEs — where the data is (SQLite or PostgreSQL, through the
-projection tables' engine) or on a DuckDB copy of the tables (:func:`duckdb_rates`, an
-in-memory ``duckdb.connect()`` loaded with the rows). Each result is a :class:`Figure`
-keyed like the engine's rates, so a test can compare them one by one (EU 2023/1542
+projection tables' engine) or on a DuckDB copy of the tables (:func:`duckdb_rates`, a
+temporary DuckDB file with a bounded buffer pool). Each result is a :class:`Figure` keyed
+like the engine's rates, so a test can compare them one by one (EU 2023/1542
 Art. 3(60) and Annex XII, Art. 8; China's EPR form NDRC 发改产业 2021 No. 1102; the 14th FYP
 scrap totals — the same definitions, written twice).
 """
@@ -45,6 +45,7 @@ _TABLES: Final = {
     "trace_events": ("seq", "event_id", "type", "actor", "region", "event_time", "body_json"),
 }
 _DUCK_TYPES: Final = {"seq": "BIGINT"}
+_DUCK_MEMORY: Final = "2GB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,7 +381,7 @@ def duckdb_rates(
     chemistry: str | None = None,
     kind: str = "pack",
 ) -> dict[Key, Figure]:
-    """The same SQL on an in-memory DuckDB copy of ``trace_events`` and ``trace_actors``.
+    """The same SQL on a DuckDB copy of ``trace_events`` and ``trace_actors`` (a temporary file).
 
     Examples
     --------
@@ -398,8 +399,11 @@ def duckdb_rates(
     engine = _engine(source)
     ask = _ask(year, between, producer, region, chemistry, kind)
     with tempfile.TemporaryDirectory(prefix="suyuan-oracle-") as folder:
-        con = duckdb.connect()
+        # On disk, with a bounded buffer pool: the copy of every event body at a million
+        # packs is several times the memory the engine's own world takes.
+        con = duckdb.connect(os.path.join(folder, "oracle.duckdb"))
         try:
+            con.execute(f"SET memory_limit = '{_DUCK_MEMORY}'")
             _load(con, engine, folder)
 
             def execute(sql: str, params: dict[str, Any]) -> list[Sequence[Any]]:

@@ -63,6 +63,7 @@ __all__ = [
     "SimClock",
     "SimProgress",
     "SimulationError",
+    "Upload",
     "actor_code",
     "open_simulation_tracer",
     "register_cast",
@@ -205,6 +206,16 @@ class SimProgress:
     fraction: float
 
 
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A batch ready for the engine: recorded at ``at``, with the ids the simulator expects."""
+
+    at: datetime
+    submissions: tuple[Submission, ...]
+    event_ids: tuple[str, ...]
+    events: int  # signed so far, this batch included
+
+
 @dataclass(slots=True)
 class _Pending:
     event: Event
@@ -242,6 +253,8 @@ class Emitter:
         self.max_batch = max_batch
         self.span = span
         self.progress = progress
+        # Where batches go instead of the tracer when the simulation runs in a worker process.
+        self.uploader: Callable[[Upload], None] | None = None
         self.heads: dict[str, str] = {}
         self.status: dict[str, str] = {}  # item -> the status the simulator expects
         self.pending: dict[str, str] = {}  # item -> open handover id
@@ -376,24 +389,34 @@ class Emitter:
         )
 
     def flush(self, at: datetime) -> None:
-        """Submit the batch with the clock at ``at`` (or its latest event, if later)."""
+        """Upload the batch with the clock at ``at`` (or its latest event, if later)."""
         if not self._batch:
             return
         batch, self._batch = self._batch, []
         latest = max(p.event.event_time for p in batch)
         self.clock.advance_to(max(at, latest))
-        receipts = self.tracer.submit([p.submission for p in batch])
-        for p, receipt in zip(batch, receipts, strict=True):
-            if receipt.event_id != p.event_id:
+        submissions = tuple(p.submission for p in batch)
+        upload = Upload(
+            self.clock.now(), submissions, tuple(p.event_id for p in batch), self.events
+        )
+        if self.uploader is None:
+            self.deliver(upload)
+        else:
+            self.uploader(upload)
+
+    def deliver(self, upload: Upload) -> None:
+        """Submit an upload through the tracer, its clock at the upload's time."""
+        self.clock.advance_to(upload.at)
+        receipts = self.tracer.submit(upload.submissions)
+        for eid, receipt in zip(upload.event_ids, receipts, strict=True):
+            if receipt.event_id != eid:
                 raise SimulationError(
-                    f"the engine gave {p.event.type.value} event {receipt.event_id}, "
-                    f"the simulator computed {p.event_id}"
+                    f"the engine gave event {receipt.event_id}, the simulator computed {eid}"
                 )
         if self.progress is not None:
             start, end = self.span
-            now = self.clock.now()
-            share = (now - start) / (end - start)
-            self.progress(SimProgress(now, self.events, min(1.0, max(0.0, share))))
+            share = (upload.at - start) / (end - start)
+            self.progress(SimProgress(upload.at, upload.events, min(1.0, max(0.0, share))))
 
     def status_counts(self) -> dict[str, dict[str, int]]:
         """Items by kind (``pack``, ``lot``) and the status the simulator left them in."""

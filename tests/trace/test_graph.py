@@ -27,8 +27,8 @@ from tests.factories import Scene
 from tests.trace.conftest import open_tracer
 from trace.engine import Accepted, Tracer, parse_event
 from trace.errors import TraceError
-from trace.graph import LifecycleGraph, Rel, Stage, actor_node, item_node
-from trace.state import Effects, HandoverStatus, ItemKind, Status
+from trace.graph import LifecycleGraph, Rel, Stage, actor_node, item_node, stored_events
+from trace.state import Effects, HandoverStatus, ItemKind, MemoryWorld, Status
 
 VIN = "LGXCE4CB5N0000001"
 CAST = {
@@ -241,8 +241,11 @@ def test_custody_edges_chain_since_until_and_the_accepting_event(followed: Any) 
     for (_, _, before), (_, _, after) in itertools.pairwise(custody):
         assert before["until"] == after["since"]
     assert custody[-1][2]["until"] is not None  # repurposed: the code's life ended
-    owners = [u[1] for u, _, _ in _in_edges(graph, item_node(life.pack), Rel.OWNS)]
-    assert owners == ["catl", "byd"]  # ownership moved only when transferred
+    owned = [(u[1], d) for u, _, d in graph.nx.in_edges(item_node(life.pack), data=True)]
+    owned = [(a, d) for a, d in owned if d["rel"] is Rel.OWNS or d.get("owns")]
+    owners = sorted(owned, key=lambda e: e[1]["since"])
+    assert [a for a, _ in owners] == ["catl", "byd"]  # ownership moved only when transferred
+    assert owners[0][1]["until"] == owners[1][1]["since"] and "until" in owners[1][1]
     second = _in_edges(graph, item_node(life.second), Rel.CUSTODY)
     assert [(u[1], "until" in d) for u, _, d in second] == [("js-storage", True), ("brunp", True)]
 
@@ -348,6 +351,23 @@ def test_a_followed_graph_equals_a_rebuild_from_the_log(followed: Any) -> None:
     tracer, graph, _ = followed
     rebuilt = LifecycleGraph.from_tracer(tracer, freeze=False)
     assert rebuilt.equals(graph) and rebuilt.seq == tracer.log.head().size
+
+
+def test_a_rebuild_reads_the_events_as_the_engine_accepted_them(tmp_path: Path) -> None:
+    tracer = sqlite_tracer(tmp_path)
+    try:
+        published: list[Accepted] = []
+        tracer.subscribe(published.append)
+        live_a_full_life(new_scene(tracer))
+        world = MemoryWorld()
+        world.actors.update(tracer.world.actors)
+        stored = list(stored_events(tracer, world))
+        assert [(a.seq, a.event_id, a.event, a.effects) for a in stored] == [
+            (a.seq, a.event_id, a.event, a.effects) for a in published
+        ]
+        assert world.items == tracer.world.items and world.handovers == tracer.world.handovers
+    finally:
+        tracer.close()
 
 
 def test_bulk_builds_pause_the_collector_and_freeze_what_they_built(followed: Any) -> None:

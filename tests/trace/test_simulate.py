@@ -278,6 +278,50 @@ def test_the_same_seed_gives_the_same_events(
         again.close()
 
 
+def test_a_worker_process_gives_the_same_log_and_truth(
+    small: tuple[Tracer, GroundTruth], tmp_path: Path
+) -> None:
+    tracer, truth = small
+    seen: list[SimProgress] = []
+    forked = open_simulation_tracer(str(tmp_path / "forked.db"), clock=SimClock())
+    try:
+        second = simulate(forked, SimConfig.small(), progress=seen.append, worker=True)
+        assert _events(forked) == _events(tracer)
+        assert second.to_json() == truth.to_json()
+        assert seen[-1].events == truth.events and forked.clock() == tracer.clock()
+    finally:
+        forked.close()
+
+
+def test_a_failing_worker_is_reported_with_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trace.simulate_flows import Fleet
+
+    def broken(self: Fleet) -> GroundTruth:
+        raise RuntimeError("the plans ran out")
+
+    monkeypatch.setattr(Fleet, "run", broken)
+    tracer = open_simulation_tracer(str(tmp_path / "broken.db"), clock=SimClock())
+    with pytest.raises(SimulationError, match=r"(?s)worker failed.*the plans ran out"):
+        simulate(tracer, SimConfig.small(total_packs=10), worker=True)
+    tracer.close()
+
+
+def test_an_engine_refusal_stops_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracer = open_simulation_tracer(str(tmp_path / "refused.db"), clock=SimClock())
+
+    def refuse(submissions: Any) -> Any:
+        raise SimulationError("refused")
+
+    monkeypatch.setattr(tracer, "submit", refuse)
+    with pytest.raises(SimulationError, match="refused"):
+        simulate(tracer, SimConfig.small(total_packs=10), worker=True)
+    tracer.close()
+
+
 def test_another_seed_gives_other_events(tmp_path: Path) -> None:
     runs = []
     for seed in (1, 2):
