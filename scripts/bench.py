@@ -762,9 +762,18 @@ def bench_trace(full: bool) -> None:
             entries = f"{previous['events'] / 1e6:.2f}M -> {f['events'] / 1e6:.2f}M log entries"
             for key, name in (("build_s", "graph build"), ("engine_s", "rates")):
                 growth = f[key] / previous[key]
-                record("trace", f"{name} growth, {span} ({entries})", growth, "x",
-                       "linear growth in packs", scale, target="<= linear",
-                       met=growth <= scale * 1.1)  # fmt: skip
+                # One build per size is timed, so a 10% allowance covers timing noise;
+                # the target column says so.
+                record(
+                    "trace",
+                    f"{name} growth, {span} ({entries})",
+                    growth,
+                    "x",
+                    "linear growth in packs",
+                    scale,
+                    target="<= linear (+10% timing noise)",
+                    met=growth <= scale * 1.1,
+                )
         previous = f
 
 
