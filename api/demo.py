@@ -78,7 +78,7 @@ def _build(url: str, signer: note.Signer) -> dict[str, Any]:
     bar = _ProgressBar()
     started = time.perf_counter()
     try:
-        truth = simulate(tracer, SimConfig.demo(), progress=bar)
+        truth = simulate(tracer, SimConfig.demo(), progress=bar, worker=True)
         bar.done()
         elapsed = time.perf_counter() - started
         _say(
