@@ -63,6 +63,19 @@ def hand_over(api: Api, sender: str, receiver: str, to: str, code: str = CODE) -
     custodial(api, receiver, accept, f"a-{code}")
 
 
+def repurpose_for_storage(api: Api, maker: str, operator: str) -> str:
+    """CODE made by ``maker``, handed to ``operator`` (org ``ess``), inspected and re-coded; the new code."""
+    commission(api, maker)
+    hand_over(api, maker, operator, "ess")
+    custodial(api, operator, {"type": "inspect", "item": CODE, "soh_pct": 78, "grade": "B"}, "i1")
+    new = recode_for_cascade(
+        CODE, manufacturer="T9X", spec="2B", date=dt.date(2026, 5, 1), serial=7
+    ).code.text
+    repurpose = {"type": "repurpose", "item": CODE, "new_code": new, "new_use": "energy_storage"}
+    custodial(api, operator, repurpose, "r1")
+    return new
+
+
 def test_the_json_passport_carries_a_proof_that_verifies(papi: Api) -> None:
     catl = papi.actor("catl", "battery_maker", "350000")
     commission(papi, catl)
@@ -250,18 +263,7 @@ def test_recycled_content_is_traced_from_the_lots_a_pack_was_built_with(papi: Ap
 def test_a_recoded_pack_links_its_lives_and_is_signed_by_its_operator(papi: Api) -> None:
     catl = papi.actor("catl", "battery_maker", "350000")
     ess = papi.actor("ess", "cascade_operator", "320000")
-    commission(papi, catl)
-    hand_over(papi, catl, ess, "ess")
-    custodial(papi, ess, {"type": "inspect", "item": CODE, "soh_pct": 78, "grade": "B"}, "i1")
-    new = recode_for_cascade(
-        CODE, manufacturer="T9X", spec="2B", date=dt.date(2026, 5, 1), serial=7
-    ).code.text
-    custodial(
-        papi,
-        ess,
-        {"type": "repurpose", "item": CODE, "new_code": new, "new_use": "energy_storage"},
-        "r1",
-    )
+    new = repurpose_for_storage(papi, catl, ess)
 
     reborn = papi.get(f"/p/{new}").json()
     assert reborn["earlier_lives"] == [CODE] and reborn["successor"] is None

@@ -18,9 +18,15 @@ from api.services import Services
 from api.settings import Settings
 from ledger.checkpoint import verify_checkpoint
 from ledger.merkle import verify_inclusion
-from schemas.codes import recode_for_cascade
 from tests.api.conftest import Api
-from tests.api.test_passport import CODE, OTHER, commission, custodial, hand_over
+from tests.api.test_passport import (
+    CODE,
+    OTHER,
+    commission,
+    custodial,
+    hand_over,
+    repurpose_for_storage,
+)
 from trace.state import ItemKind, ItemState, MemoryWorld, Status
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -87,14 +93,7 @@ def test_an_event_under_a_later_code_changes_the_earlier_codes_passport(api: Api
     catl = api.actor("catl", "battery_maker", "350000")
     ess = api.actor("ess", "cascade_operator", "320000")
     recycler = api.actor("brunp", "recycler", "440000")
-    commission(api, catl)
-    hand_over(api, catl, ess, "ess")
-    custodial(api, ess, {"type": "inspect", "item": CODE, "soh_pct": 78, "grade": "B"}, "i1")
-    new = recode_for_cascade(
-        CODE, manufacturer="T9X", spec="2B", date=dt.date(2026, 5, 1), serial=7
-    ).code.text
-    repurpose = {"type": "repurpose", "item": CODE, "new_code": new, "new_use": "energy_storage"}
-    custodial(api, ess, repurpose, "r1")
+    new = repurpose_for_storage(api, catl, ess)
     old = scan(api)
     assert old["successor"] == new and "recycler" not in [c["role"] for c in old["custody"]]
 
