@@ -13,9 +13,10 @@
    wins);
 5. writes the new states to the projection tables.
 
-Every signature is verified before anything is appended: by the log, or, for a
-large batch, on a worker thread while the rules run (the log is then told the
-batch is checked, and still refuses revoked keys). A refused batch appends nothing.
+Every signature is verified by the log before anything is appended, on both
+cores while this thread waits: checking them on a thread beside the rules was
+slower, because the rules hold the GIL the checking thread needs between
+verifications. A refused batch appends nothing.
 Each event is parsed, hashed and checked once; the result travels with it to the
 log and the projections. Projections are a pure function of the log: after a
 crash between steps 4 and 5 the next start replays what is missing.
@@ -25,19 +26,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from ledger import LedgerError, Log, StaleHead
-from ledger.canonical import canonicalize
-from ledger.entry import Entry, Submission, sign_submission, signing_message
+from ledger.entry import Entry, Submission, sign_submission
 from ledger.keys import KeyRecord, KeyRole
 from schemas.actors import Actor
 from schemas.epcis import event_id as compute_event_id
@@ -60,8 +57,6 @@ __all__ = ["ACTOR_REGISTER", "Accepted", "EventReceipt", "Subscriber", "Tracer",
 logger = logging.getLogger(__name__)
 
 ACTOR_REGISTER = "actor.register"
-_PARALLEL_VERIFY_MIN = 64
-_VERIFY_CHUNK = 64
 DEFAULT_TOLERANCE = 0.005
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 _MAX_ATTEMPTS = 20
@@ -100,61 +95,6 @@ class _Planned:
     body: dict[str, Any]  # event.body()
     event_id: str
     effects: Effects
-
-
-class _SignatureCheck:
-    """The Ed25519 checks of a batch, run on a worker thread while the rules run on this one.
-
-    Verification releases the GIL, so it uses the second core. Each submission is checked
-    with the key the log registered under its key id; :meth:`verified` says whether every
-    planned submission passed. If one did not (or its key is unknown), the engine lets the
-    log check the batch itself, which refuses it and names the entry.
-    """
-
-    def __init__(
-        self,
-        pool: ThreadPoolExecutor,
-        submissions: Sequence[Submission],
-        keys: Mapping[str, Ed25519PublicKey],
-    ) -> None:
-        self._submissions = submissions
-        self._keys = keys
-        self._checked: list[Submission | None] = [None] * len(submissions)
-        n = len(submissions)
-        self._chunks = [(lo, min(n, lo + _VERIFY_CHUNK)) for lo in range(0, n, _VERIFY_CHUNK)]
-        self._futures = [pool.submit(self._check, lo, hi) for lo, hi in self._chunks]
-
-    def _check(self, lo: int, hi: int) -> None:
-        for i in range(lo, hi):
-            s = self._submissions[i]
-            key = self._keys.get(s.key_id)
-            if key is None:
-                continue
-            try:
-                body = s.canonical_body or canonicalize(s.body)
-                key.verify(s.signature, signing_message(s.kind, body))
-            except (InvalidSignature, LedgerError, ValueError):
-                continue
-            self._checked[i] = s if s.canonical_body else replace(s, canonical_body=body)
-
-    def cancel(self) -> None:
-        """Drop the checks not started yet (the batch is done with, or was refused)."""
-        for future in self._futures:
-            future.cancel()
-
-    def verified(self, indices: Iterable[int]) -> list[Submission] | None:
-        """The submissions at ``indices``, with their canonical bodies, if all of them verify.
-
-        Chunks the worker has not started yet are checked here, on this thread.
-        """
-        for future, (lo, hi) in zip(self._futures, self._chunks, strict=True):
-            if future.cancel():
-                self._check(lo, hi)
-            else:
-                future.result()
-        checked = [self._checked[i] for i in indices]
-        passed = [s for s in checked if s is not None]
-        return passed if len(passed) == len(checked) else None
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -200,8 +140,6 @@ class Tracer:
         self._key_owner: dict[str, str] = {}
         self._log_keys: set[str] = set()
         self._key_records: dict[str, KeyRecord] = {}
-        self._public_keys: dict[str, Ed25519PublicKey] = {}
-        self._pool: ThreadPoolExecutor | None = None
         # (actor, idempotency key) -> receipt, and event id -> (actor, key): loaded from the tables.
         self._receipts: dict[tuple[str, str], EventReceipt] = {}
         self._event_keys: dict[str, tuple[str, str]] = {}
@@ -219,8 +157,6 @@ class Tracer:
             subscriber(accepted)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
         self.log.close()
         self.projections.close()
 
@@ -238,32 +174,6 @@ class Tracer:
             self._key_records[record.key_id] = record
             if record.role is KeyRole.LOG:
                 self._log_keys.add(record.key_id)
-
-    def _public_key(self, key_id: str) -> Ed25519PublicKey | None:
-        """The key the log registered as ``key_id`` (a key id names one key for good)."""
-        key = self._public_keys.get(key_id)
-        if key is None:
-            record = self._key_records.get(key_id)
-            if record is None:
-                self._refresh_keys()
-                record = self._key_records.get(key_id)
-            if record is not None:
-                key = self._public_keys[key_id] = record.public_key
-        return key
-
-    def _check_signatures(self, submissions: Sequence[Submission]) -> _SignatureCheck | None:
-        """Start checking a large batch's signatures on the worker thread."""
-        if len(submissions) < _PARALLEL_VERIFY_MIN:
-            return None  # the log checks a small batch itself; a hand-off costs more
-        keys = {}
-        for key_id in {s.key_id for s in submissions}:
-            if (key := self._public_key(key_id)) is not None:
-                keys[key_id] = key
-        if self._pool is None:
-            # One worker: this thread is the other core's work (the rules, then whatever
-            # checks the worker has not reached).
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trace-verify")
-        return _SignatureCheck(self._pool, submissions, keys)
 
     def catch_up(self) -> int:
         """Apply log entries the projections do not reflect yet; return how many."""
@@ -453,34 +363,23 @@ class Tracer:
 
     def submit(self, submissions: Sequence[Submission]) -> list[EventReceipt]:
         """Check and append a batch of signed events: all of them, or none (the error says why)."""
-        signatures = self._check_signatures(submissions)
-        try:
-            for _attempt in range(_MAX_ATTEMPTS):
-                self.catch_up()
-                size = self._seq
-                receipts, planned = self._plan(submissions)
-                if not planned:
-                    return [r for r in receipts if r is not None]
-                verified = (
-                    None if signatures is None else signatures.verified(p.index for p in planned)
-                )
-                batch = [p.submission for p in planned] if verified is None else verified
-                try:
-                    appended = self.log.append(
-                        batch, expect_size=size, signatures_checked=verified is not None
-                    )
-                except StaleHead:
-                    continue  # someone else appended: catch up and check again
-                except LedgerError as exc:
-                    raise InvalidEvent(str(exc)) from exc
-                self._project(planned, appended)
-                for p, receipt in zip(planned, appended, strict=True):
-                    receipts[p.index] = self._receipts[(p.event.actor, p.event.idempotency_key)]
-                    assert receipts[p.index] is not None and receipt.seq == receipts[p.index].seq  # type: ignore[union-attr]
+        for _attempt in range(_MAX_ATTEMPTS):
+            self.catch_up()
+            size = self._seq
+            receipts, planned = self._plan(submissions)
+            if not planned:
                 return [r for r in receipts if r is not None]
-        finally:
-            if signatures is not None:
-                signatures.cancel()
+            try:
+                appended = self.log.append([p.submission for p in planned], expect_size=size)
+            except StaleHead:
+                continue  # someone else appended: catch up and check again
+            except LedgerError as exc:
+                raise InvalidEvent(str(exc)) from exc
+            self._project(planned, appended)
+            for p, receipt in zip(planned, appended, strict=True):
+                receipts[p.index] = self._receipts[(p.event.actor, p.event.idempotency_key)]
+                assert receipts[p.index] is not None and receipt.seq == receipts[p.index].seq  # type: ignore[union-attr]
+            return [r for r in receipts if r is not None]
         raise Conflict(f"the log kept moving: gave up after {_MAX_ATTEMPTS} attempts")
 
     def _project(self, planned: Sequence[_Planned], appended: Sequence[Any]) -> None:

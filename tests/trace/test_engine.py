@@ -263,7 +263,7 @@ def test_two_engines_on_one_database_share_one_history(
         second.close()
 
 
-# --- large batches: signatures checked on worker threads while the rules run ---
+# --- large batches: the log checks every signature on both cores ---
 
 
 def _commissions(scene: Scene, n: int) -> list[Submission]:
@@ -321,19 +321,3 @@ def test_a_large_batch_of_retries_gets_the_original_receipts(scene: Scene) -> No
     again = scene.tracer.submit(batch)
     assert [r.seq for r in again] == [r.seq for r in first]
     assert all(r.replayed for r in again) and len(scene.tracer.log) == size
-
-
-def test_a_large_batch_is_verified_once_beside_the_rules(
-    scene: Scene, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls: list[bool] = []
-    append = scene.tracer.log.append
-
-    def spy(batch: list[Submission], **kw: object) -> object:
-        calls.append(bool(kw.get("signatures_checked")))
-        return append(batch, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(scene.tracer.log, "append", spy)
-    scene.tracer.submit(_commissions(scene, 70))  # checked by the engine's workers
-    scene.tracer.submit(_commissions(scene, 2))  # small: the log checks it
-    assert calls == [True, False]
