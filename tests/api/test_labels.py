@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import zxingcpp
-from fastapi import FastAPI
 from PIL import Image
 
 from api.labels import (
@@ -25,8 +24,6 @@ from api.labels import (
     sign_label,
     verify_label,
 )
-from api.routes import labels as label_routes
-from api.routes import passport as passport_routes
 from ledger import note
 from schemas.codes import BatteryType, ProductType, generate_code
 from schemas.errors import SchemaError
@@ -40,22 +37,6 @@ _RUN = re.compile(r"M(\d+) (\d+)h(\d+)v1h-\d+z")
 # Storage-independent tests (rendering, parameters, the heavy render loop) run on SQLite
 # alone; those that read keys, custody or checkpoints run on every backend.
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-
-
-def with_label_routes(api: Api) -> Api:
-    """Add this issue's routers to the fixture's app (until app.py includes them)."""
-    app = api.client.app
-    assert isinstance(app, FastAPI)
-    if not any(getattr(route, "path", None) == "/p/{code}" for route in app.routes):
-        app.include_router(label_routes.router, prefix="/v1")
-        app.include_router(passport_routes.router, prefix="/v1")
-        app.include_router(passport_routes.public_router)
-    return api
-
-
-@pytest.fixture
-def lapi(api: Api) -> Api:
-    return with_label_routes(api)
 
 
 def codes(n: int, *, seed: int = 7, manufacturer: str = "001") -> list[str]:
@@ -102,20 +83,20 @@ def follow(api: Api, url: str) -> dict:  # type: ignore[type-arg]
 
 
 @sqlite_only
-def test_thirty_labels_decode_and_resolve_to_genuine_passports(lapi: Api) -> None:
-    catl = lapi.actor("catl", "battery_maker", "350000")
+def test_thirty_labels_decode_and_resolve_to_genuine_passports(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
     items = codes(30)
-    register(lapi, catl, items)
+    register(api, catl, items)
     for code in items:
-        png = lapi.get(f"/v1/items/{code}/label.png", catl)
+        png = api.get(f"/v1/items/{code}/label.png", catl)
         assert png.status_code == 200 and png.headers["content-type"] == "image/png"
         url = decode(png.content)
         assert url.startswith(f"{BASE}/p/{code}?s=")
-        passport = follow(lapi, url)
+        passport = follow(api, url)
         assert passport["code"] == code
         assert passport["label"]["verdict"] == "genuine" and passport["label"]["genuine"]
 
-        svg = lapi.get(f"/v1/items/{code}/label.svg", catl, params={"size": 4})
+        svg = api.get(f"/v1/items/{code}/label.svg", catl, params={"size": 4})
         assert svg.headers["content-type"].startswith("image/svg+xml")
         root = ET.fromstring(svg.text)
         assert root.tag == f"{SVG_NS}svg" and root.attrib["role"] == "img"
@@ -126,12 +107,12 @@ def test_thirty_labels_decode_and_resolve_to_genuine_passports(lapi: Api) -> Non
 
 
 @sqlite_only
-def test_the_payload_is_short_enough_for_a_version_7_symbol_at_m(lapi: Api) -> None:
-    catl = lapi.actor("catl", "battery_maker", "350000")
+def test_the_payload_is_short_enough_for_a_version_7_symbol_at_m(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
     code = codes(1)[0]
-    register(lapi, catl, [code])
-    url = decode(lapi.get(f"/v1/items/{code}/label.png", catl).content)
-    signer = lapi.services.custodial.signer_for("catl")
+    register(api, catl, [code])
+    url = decode(api.get(f"/v1/items/{code}/label.png", catl).content)
+    signer = api.services.custodial.signer_for("catl")
     assert url == label_url(BASE, code, sign_label(code, signer))
     assert len(url) == 156
     assert qr_version(url, ErrorCorrection.M) == 7
@@ -145,13 +126,13 @@ def _flip(token: str, at: int) -> str:
 
 @sqlite_only
 @pytest.mark.parametrize("at", [0, 10, 60, 107])
-def test_a_tampered_signature_is_not_genuine(lapi: Api, at: int) -> None:
-    catl = lapi.actor("catl", "battery_maker", "350000")
+def test_a_tampered_signature_is_not_genuine(api: Api, at: int) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
     code = codes(1)[0]
-    register(lapi, catl, [code])
-    url = decode(lapi.get(f"/v1/items/{code}/label.png", catl).content)
+    register(api, catl, [code])
+    url = decode(api.get(f"/v1/items/{code}/label.png", catl).content)
     base, _, token = url.partition("?s=")
-    label = follow(lapi, f"{base}?s={_flip(token, at)}")["label"]
+    label = follow(api, f"{base}?s={_flip(token, at)}")["label"]
     assert not label["genuine"]
     # The first 7 characters carry the key hash: flipping them loses the signer.
     expected = "unknown-signer" if at < 7 else "mismatch"
@@ -159,16 +140,16 @@ def test_a_tampered_signature_is_not_genuine(lapi: Api, at: int) -> None:
 
 
 @sqlite_only
-def test_a_label_moved_to_another_code_is_not_genuine(lapi: Api) -> None:
-    catl = lapi.actor("catl", "battery_maker", "350000")
+def test_a_label_moved_to_another_code_is_not_genuine(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
     first, second = codes(2)
-    register(lapi, catl, [first, second])
-    url = decode(lapi.get(f"/v1/items/{first}/label.png", catl).content)
+    register(api, catl, [first, second])
+    url = decode(api.get(f"/v1/items/{first}/label.png", catl).content)
     altered = url.replace(first, second)
-    label = follow(lapi, altered)["label"]
+    label = follow(api, altered)["label"]
     assert label["verdict"] == "mismatch" and not label["genuine"]
-    assert follow(lapi, url.split("?")[0])["label"]["verdict"] == "absent"
-    garbled = follow(lapi, url.split("?")[0] + "?s=not-base32!")["label"]
+    assert follow(api, url.split("?")[0])["label"]["verdict"] == "absent"
+    garbled = follow(api, url.split("?")[0] + "?s=not-base32!")["label"]
     assert garbled["verdict"] == "malformed"
 
 
@@ -204,48 +185,48 @@ def test_only_battery_codes_and_lot_ids_are_signed() -> None:
         verify_label("https://id.example.cn/q/ABC", [])
 
 
-def test_labels_need_a_key_that_can_read_the_item(lapi: Api) -> None:
-    catl = lapi.actor("catl", "battery_maker", "350000")
-    stranger = lapi.actor("gem", "recycler", "420000")
-    auditor = lapi.actor("miit", "auditor", "110000")
+def test_labels_need_a_key_that_can_read_the_item(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
+    stranger = api.actor("gem", "recycler", "420000")
+    auditor = api.actor("miit", "auditor", "110000")
     code = codes(1)[0]
-    register(lapi, catl, [code])
+    register(api, catl, [code])
     path = f"/v1/items/{code}/label.png"
-    public = lapi.get(path)
+    public = api.get(path)
     assert public.status_code == 401
     assert public.headers["content-type"] == "application/problem+json"
-    hidden = lapi.get(path, stranger)
+    hidden = api.get(path, stranger)
     assert hidden.status_code == 404 and hidden.json()["type"] == "/problems/not-found"
-    assert lapi.get(path, auditor).status_code == 200
-    assert lapi.get(path, lapi.admin_key).status_code == 200
-    assert lapi.get("/v1/items/001PEAB0000001G1C0000009/label.svg", catl).status_code == 404
+    assert api.get(path, auditor).status_code == 200
+    assert api.get(path, api.admin_key).status_code == 200
+    assert api.get("/v1/items/001PEAB0000001G1C0000009/label.svg", catl).status_code == 404
 
 
 @sqlite_only
 @pytest.mark.parametrize(
     "params", [{"size": 1}, {"size": 99}, {"ec": "X"}, {"text": "maybe"}, {"s": "x" * 201}]
 )
-def test_out_of_range_parameters_are_problems(lapi: Api, params: dict[str, object]) -> None:
-    response = lapi.get(f"/v1/items/{codes(1)[0]}/label.png", lapi.admin_key, params=params)
+def test_out_of_range_parameters_are_problems(api: Api, params: dict[str, object]) -> None:
+    response = api.get(f"/v1/items/{codes(1)[0]}/label.png", api.admin_key, params=params)
     assert response.status_code == 422 and response.json()["type"] == "/problems/invalid-request"
 
 
 @sqlite_only
-def test_rendered_labels_are_cached_and_revalidated(lapi: Api) -> None:
-    catl = lapi.actor("catl", "battery_maker", "350000")
+def test_rendered_labels_are_cached_and_revalidated(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
     code = codes(1)[0]
-    register(lapi, catl, [code])
+    register(api, catl, [code])
     render_label.cache_clear()
     path = f"/v1/items/{code}/label.png"
-    first = lapi.get(path, catl, params={"size": 5, "ec": "Q"})
-    second = lapi.get(path, catl, params={"size": 5, "ec": "Q"})
+    first = api.get(path, catl, params={"size": 5, "ec": "Q"})
+    second = api.get(path, catl, params={"size": 5, "ec": "Q"})
     assert first.content == second.content
     info = render_label.cache_info()
     assert (info.misses, info.hits) == (1, 1)
-    other = lapi.get(path, catl, params={"size": 5, "ec": "H"})
+    other = api.get(path, catl, params={"size": 5, "ec": "H"})
     assert other.content != first.content and render_label.cache_info().misses == 2
     etag = first.headers["etag"]
-    cached = lapi.client.get(
+    cached = api.client.get(
         path,
         params={"size": 5, "ec": "Q"},
         headers={"Authorization": f"Bearer {catl}", "If-None-Match": etag},
@@ -277,39 +258,39 @@ def _commission_signed(api: Api, key: str, signer: note.Signer, code: str) -> No
     assert response.status_code == 201, response.text
 
 
-def test_an_issuer_without_a_custodial_key_signs_and_revokes_its_own_labels(lapi: Api) -> None:
-    key, own = _self_signed_issuer(lapi)
+def test_an_issuer_without_a_custodial_key_signs_and_revokes_its_own_labels(api: Api) -> None:
+    key, own = _self_signed_issuer(api)
     code = codes(1, manufacturer="BYD")[0]
-    _commission_signed(lapi, key, own, code)
+    _commission_signed(api, key, own, code)
     path = f"/v1/items/{code}/label.png"
-    refused = lapi.get(path, key)
+    refused = api.get(path, key)
     assert refused.status_code == 422 and refused.json()["type"] == "/problems/invalid-key"
     assert "sign_label" in refused.json()["detail"]
 
     token = sign_label(code, own)
-    url = decode(lapi.get(path, key, params={"s": token}).content)
+    url = decode(api.get(path, key, params={"s": token}).content)
     assert url == label_url(BASE, code, token)
-    assert follow(lapi, url)["label"]["verdict"] == "genuine"
+    assert follow(api, url)["label"]["verdict"] == "genuine"
 
     forged = sign_label(code, note.Signer.generate("byd"))
-    bad = lapi.get(path, key, params={"s": forged})
+    bad = api.get(path, key, params={"s": forged})
     assert bad.status_code == 422 and bad.json()["verdict"] == "unknown-signer"
 
     # Revoking the key (it may be compromised) makes every label it signed not genuine.
-    revoked = lapi.post(f"/v1/signing-keys/{own.key_id}/revoke", lapi.admin_key,
+    revoked = api.post(f"/v1/signing-keys/{own.key_id}/revoke", api.admin_key,
                         json={"reason": "lost"})  # fmt: skip
     assert revoked.status_code == 200, revoked.text
-    assert follow(lapi, url)["label"]["verdict"] == "revoked-signer"
-    assert lapi.get(path, key, params={"s": token}).status_code == 422
+    assert follow(api, url)["label"]["verdict"] == "revoked-signer"
+    assert api.get(path, key, params={"s": token}).status_code == 422
 
 
 @sqlite_only
-def test_a_sheet_is_a_printable_a4_page_of_inline_svgs(lapi: Api) -> None:
-    catl = lapi.actor("catl", "battery_maker", "350000")
+def test_a_sheet_is_a_printable_a4_page_of_inline_svgs(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
     items = codes(5)
-    register(lapi, catl, items)
+    register(api, catl, items)
     query = [("codes", ",".join(items[:3])), ("codes", items[3]), ("codes", items[4])]
-    page = lapi.get("/v1/labels/sheet", catl, params=query)
+    page = api.get("/v1/labels/sheet", catl, params=query)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     text = page.text
     assert text.count("<svg ") == 5 and '<html lang="en">' in text
@@ -318,12 +299,12 @@ def test_a_sheet_is_a_printable_a4_page_of_inline_svgs(lapi: Api) -> None:
         assert f"<figcaption>{code}</figcaption>" in text
     svgs = re.findall(r"<svg .*?</svg>", text)
     assert decode_svg(svgs[0]).startswith(f"{BASE}/p/{items[0]}?s=")
-    posted = lapi.post("/v1/labels/sheet", catl, json={"codes": items, "ec": "H"})
+    posted = api.post("/v1/labels/sheet", catl, json={"codes": items, "ec": "H"})
     assert posted.status_code == 200 and posted.text.count("<svg ") == 5
-    assert lapi.get("/v1/labels/sheet", params=query).status_code == 401
-    missing = lapi.post("/v1/labels/sheet", catl, json={"codes": [*items, codes(9, seed=1)[8]]})
+    assert api.get("/v1/labels/sheet", params=query).status_code == 401
+    missing = api.post("/v1/labels/sheet", catl, json={"codes": [*items, codes(9, seed=1)[8]]})
     assert missing.status_code == 404
-    assert lapi.post("/v1/labels/sheet", catl, json={"codes": []}).status_code == 422
+    assert api.post("/v1/labels/sheet", catl, json={"codes": []}).status_code == 422
 
 
 def decode_svg(svg: str) -> str:

@@ -10,11 +10,8 @@ import re
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
 from api.labels import label_url, sign_label
-from api.routes import labels as label_routes
-from api.routes import passport as passport_routes
 from api.routes.passport import wants_html
 from ledger.checkpoint import verify_checkpoint
 from ledger.entry import Entry
@@ -30,18 +27,6 @@ BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # Presentation-only tests run on SQLite alone; those reading keys, history or checkpoints
 # run on every backend.
 sqlite_only = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def papi(api: Api) -> Api:
-    """The fixture's app with this issue's routers (until app.py includes them)."""
-    app = api.client.app
-    assert isinstance(app, FastAPI)
-    if not any(getattr(route, "path", None) == "/p/{code}" for route in app.routes):
-        app.include_router(label_routes.router, prefix="/v1")
-        app.include_router(passport_routes.router, prefix="/v1")
-        app.include_router(passport_routes.public_router)
-    return api
 
 
 def custodial(api: Api, key: str, data: dict[str, Any], idem: str) -> list[dict[str, Any]]:
@@ -76,10 +61,10 @@ def repurpose_for_storage(api: Api, maker: str, operator: str) -> str:
     return new
 
 
-def test_the_json_passport_carries_a_proof_that_verifies(papi: Api) -> None:
-    catl = papi.actor("catl", "battery_maker", "350000")
-    commission(papi, catl)
-    response = papi.get(f"/p/{CODE}")
+def test_the_json_passport_carries_a_proof_that_verifies(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
+    commission(api, catl)
+    response = api.get(f"/p/{CODE}")
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     assert response.headers["vary"] == "Accept"
     doc = response.json()
@@ -98,7 +83,7 @@ def test_the_json_passport_carries_a_proof_that_verifies(papi: Api) -> None:
     assert doc["label"]["verdict"] == "absent" and not doc["label"]["genuine"]
 
     proof = doc["proof"]
-    log = papi.services.tracer.log
+    log = api.services.tracer.log
     # The log's key comes out of band (here: from the log itself), never from the page.
     checkpoint = verify_checkpoint(proof["checkpoint"], log.log_verifiers())
     assert checkpoint.size == proof["tree_size"] > proof["index"]
@@ -109,30 +94,30 @@ def test_the_json_passport_carries_a_proof_that_verifies(papi: Api) -> None:
     assert proof["log_keys"] == [v.to_string() for v in log.log_verifiers()]
 
     # A later event is not under that checkpoint: the next scan signs a new one.
-    custodial(papi, catl, {"type": "inspect", "item": CODE, "soh_pct": 97, "grade": "A"}, "i1")
-    later = papi.get(f"/p/{CODE}").json()["proof"]
+    custodial(api, catl, {"type": "inspect", "item": CODE, "soh_pct": 97, "grade": "A"}, "i1")
+    later = api.get(f"/p/{CODE}").json()["proof"]
     assert later["index"] > proof["index"] and later["tree_size"] > later["index"]
     assert verify_checkpoint(later["checkpoint"], log.log_verifiers()).size == later["tree_size"]
 
 
 @sqlite_only
-def test_the_public_passport_names_the_holders_role_not_the_holder(papi: Api) -> None:
-    catl = papi.actor("catl", "battery_maker", "350000")
-    byd = papi.actor("byd-auto", "automaker", "440000")
-    commission(papi, catl)
-    hand_over(papi, catl, byd, "byd-auto")
-    text = papi.get(f"/p/{CODE}").text
+def test_the_public_passport_names_the_holders_role_not_the_holder(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
+    byd = api.actor("byd-auto", "automaker", "440000")
+    commission(api, catl)
+    hand_over(api, catl, byd, "byd-auto")
+    text = api.get(f"/p/{CODE}").text
     doc = json.loads(text)
     assert doc["holder"] == {"role": "automaker", "region": "440000"}
     assert "byd-auto" not in text and "BYD-AUTO" not in text
 
 
 @sqlite_only
-def test_the_html_passport_loads_nothing_from_elsewhere_and_states_the_verdict(papi: Api) -> None:
-    catl = papi.actor("catl", "battery_maker", "350000")
-    commission(papi, catl)
-    url = label_url("", CODE, sign_label(CODE, papi.services.custodial.signer_for("catl")))
-    response = papi.client.get(url, headers={"Accept": BROWSER})
+def test_the_html_passport_loads_nothing_from_elsewhere_and_states_the_verdict(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
+    commission(api, catl)
+    url = label_url("", CODE, sign_label(CODE, api.services.custodial.signer_for("catl")))
+    response = api.client.get(url, headers={"Accept": BROWSER})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     page = response.text
     assert '<html lang="en">' in page and 'name="viewport"' in page
@@ -150,15 +135,15 @@ def test_the_html_passport_loads_nothing_from_elsewhere_and_states_the_verdict(p
     assert data is not None and json.loads(data.group(1))["code"] == CODE
 
     tampered = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
-    page = papi.client.get(tampered, headers={"Accept": BROWSER}).text
+    page = api.client.get(tampered, headers={"Accept": BROWSER}).text
     assert "Not genuine" in page and "changed after signing" in page
 
 
 @sqlite_only
 @pytest.mark.parametrize("accept", [None, "application/json", BROWSER])
-def test_an_unknown_code_is_a_404_in_either_language(papi: Api, accept: str | None) -> None:
+def test_an_unknown_code_is_a_404_in_either_language(api: Api, accept: str | None) -> None:
     headers = {} if accept is None else {"Accept": accept}
-    response = papi.client.get(f"/p/{OTHER}", headers=headers)
+    response = api.client.get(f"/p/{OTHER}", headers=headers)
     assert response.status_code == 404
     if accept == BROWSER:
         assert response.headers["content-type"].startswith("text/html")
@@ -166,13 +151,13 @@ def test_an_unknown_code_is_a_404_in_either_language(papi: Api, accept: str | No
     else:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["type"] == "/problems/not-found"
-    assert papi.get(f"/v1/items/{OTHER}/passport").status_code == 404
+    assert api.get(f"/v1/items/{OTHER}/passport").status_code == 404
 
 
 @sqlite_only
-def test_the_html_pages_escape_what_the_caller_sent(papi: Api) -> None:
+def test_the_html_pages_escape_what_the_caller_sent(api: Api) -> None:
     attack = "/p/%3Cimg%20src=x%20onerror=alert(1)%3E"
-    response = papi.client.get(attack, headers={"Accept": BROWSER})
+    response = api.client.get(attack, headers={"Accept": BROWSER})
     assert response.status_code == 404 and response.headers["content-type"].startswith("text/html")
     assert "<img" not in response.text and "&lt;img src=x onerror=alert(1)&gt;" in response.text
 
@@ -206,15 +191,15 @@ RESTRICTED = {
 }
 
 
-def test_restricted_battery_pass_attributes_are_withheld_from_strangers(papi: Api) -> None:
-    catl = papi.actor("catl", "battery_maker", "350000")
-    stranger = papi.actor("gem", "recycler", "420000")
-    auditor = papi.actor("miit", "auditor", "110000")
-    commission(papi, catl)
-    custodial(papi, catl, {"type": "inspect", "item": CODE, "soh_pct": 96.5, "grade": "A"}, "i1")
+def test_restricted_battery_pass_attributes_are_withheld_from_strangers(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
+    stranger = api.actor("gem", "recycler", "420000")
+    auditor = api.actor("miit", "auditor", "110000")
+    commission(api, catl)
+    custodial(api, catl, {"type": "inspect", "item": CODE, "soh_pct": 96.5, "grade": "A"}, "i1")
     path = f"/v1/items/{CODE}/passport"
     for key in (None, stranger):
-        doc = papi.get(path, key).json()
+        doc = api.get(path, key).json()
         assert doc["access"]["level"] == "public"
         assert (
             set(doc["access"]["withheld"]) == RESTRICTED
@@ -224,8 +209,8 @@ def test_restricted_battery_pass_attributes_are_withheld_from_strangers(papi: Ap
         assert doc["performanceAndDurability"] == {"ratedEnergy": 60.0}
         assert doc["generalProductInformation"]["batteryStatus"] == "Original"
         assert doc["carbonFootprint"] is None and "dueDiligence" not in doc
-    for key in (catl, auditor, papi.admin_key):
-        doc = papi.get(path, key).json()
+    for key in (catl, auditor, api.admin_key):
+        doc = api.get(path, key).json()
         assert doc["access"] == {"level": "legitimate-interest", "withheld": []}
         materials = {
             m["materialName"]: m["materialWeight"]
@@ -237,66 +222,66 @@ def test_restricted_battery_pass_attributes_are_withheld_from_strangers(papi: Ap
         assert [e["type"] for e in doc["custodyChain"]] == ["commission", "inspect"]
 
 
-def test_recycled_content_is_traced_from_the_lots_a_pack_was_built_with(papi: Api) -> None:
-    catl = papi.actor("catl", "battery_maker", "350000")
-    brunp = papi.actor("brunp", "recycler", "440000")
+def test_recycled_content_is_traced_from_the_lots_a_pack_was_built_with(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
+    brunp = api.actor("brunp", "recycler", "440000")
     lot = new_lot_id(random.Random(3))
     record = {"id": lot, "material": "black_mass", "mass_kg": 100,
               "content_kg": {"Ni": 20, "Co": 5, "Li": 3}}  # fmt: skip
-    custodial(papi, brunp, {"type": "lot_create", "lot": record}, "lot")
-    hand_over(papi, brunp, catl, "catl", lot)
+    custodial(api, brunp, {"type": "lot_create", "lot": record}, "lot")
+    hand_over(api, brunp, catl, "catl", lot)
     composition = estimate_composition("NCM622", 60).model_dump(mode="json")
     built = {"type": "commission", "item": CODE, "composition": composition,
              "materials": [{"item": lot, "mass_kg": 40}]}  # fmt: skip
-    custodial(papi, catl, built, "c1")
-    doc = papi.get(f"/v1/items/{CODE}/passport").json()
+    custodial(api, catl, built, "c1")
+    doc = api.get(f"/v1/items/{CODE}/passport").json()
     recycled = {r["recycledMaterial"]: r for r in doc["circularity"]["recycledContent"]}
     assert set(recycled) == {"Co", "Li", "Ni"}
     assert recycled["Ni"]["recycledMass"] == pytest.approx(8.0)  # 40 kg x 20 %
     assert recycled["Ni"]["recycledShare"] == pytest.approx(100 * 8.0 / 31.923, abs=0.01)
     assert recycled["Li"]["recycledMass"] == pytest.approx(1.2)
     assert "recycledContentSources" not in doc["circularity"]
-    own = papi.get(f"/v1/items/{CODE}/passport", catl).json()
+    own = api.get(f"/v1/items/{CODE}/passport", catl).json()
     assert own["circularity"]["recycledContentSources"] == [{"lot": lot, "massTaken": 40.0}]
 
 
-def test_a_recoded_pack_links_its_lives_and_is_signed_by_its_operator(papi: Api) -> None:
-    catl = papi.actor("catl", "battery_maker", "350000")
-    ess = papi.actor("ess", "cascade_operator", "320000")
-    new = repurpose_for_storage(papi, catl, ess)
+def test_a_recoded_pack_links_its_lives_and_is_signed_by_its_operator(api: Api) -> None:
+    catl = api.actor("catl", "battery_maker", "350000")
+    ess = api.actor("ess", "cascade_operator", "320000")
+    new = repurpose_for_storage(api, catl, ess)
 
-    reborn = papi.get(f"/p/{new}").json()
+    reborn = api.get(f"/p/{new}").json()
     assert reborn["earlier_lives"] == [CODE] and reborn["successor"] is None
     assert reborn["status"]["eu"] == "Repurposed"
     assert reborn["identity"]["code_form"] == "cascade"
-    old = papi.get(f"/p/{CODE}").json()
+    old = api.get(f"/p/{CODE}").json()
     assert old["successor"] == new and old["status"]["suyuan"] == "repurposed"
 
-    operator_label = sign_label(new, papi.services.custodial.signer_for("ess"))
-    assert papi.get(f"/p/{new}", params={"s": operator_label}).json()["label"]["genuine"]
-    makers_label = sign_label(new, papi.services.custodial.signer_for("catl"))
+    operator_label = sign_label(new, api.services.custodial.signer_for("ess"))
+    assert api.get(f"/p/{new}", params={"s": operator_label}).json()["label"]["genuine"]
+    makers_label = sign_label(new, api.services.custodial.signer_for("catl"))
     assert (
-        papi.get(f"/p/{new}", params={"s": makers_label}).json()["label"]["verdict"]
+        api.get(f"/p/{new}", params={"s": makers_label}).json()["label"]["verdict"]
         == "unknown-signer"
     )
 
-    bp = papi.get(f"/v1/items/{new}/passport").json()
+    bp = api.get(f"/v1/items/{new}/passport").json()
     assert bp["generalProductInformation"]["batteryCategory"] == "stationary"
     assert bp["generalProductInformation"]["operatorInformation"]["operatorIdentifier"] == "ess"
     assert bp["circularity"]["endOfLifeInformation"]["originalBatteryIdentifier"] == CODE
-    legit = papi.get(f"/v1/items/{new}/passport", ess).json()
+    legit = api.get(f"/v1/items/{new}/passport", ess).json()
     assert legit["performanceAndDurability"]["stateOfCertifiedEnergy"] == 78
 
 
 @sqlite_only
-def test_lots_have_no_battery_passport(papi: Api) -> None:
-    brunp = papi.actor("brunp", "recycler", "440000")
+def test_lots_have_no_battery_passport(api: Api) -> None:
+    brunp = api.actor("brunp", "recycler", "440000")
     lot = new_lot_id(random.Random(4))
-    custodial(papi, brunp, {"type": "lot_create",
+    custodial(api, brunp, {"type": "lot_create",
                            "lot": {"id": lot, "material": "copper_scrap", "mass_kg": 50}}, "lot")  # fmt: skip
-    response = papi.get(f"/v1/items/{lot}/passport")
+    response = api.get(f"/v1/items/{lot}/passport")
     assert response.status_code == 404 and "lot" in response.json()["detail"]
-    public = papi.get(f"/p/{lot}").json()
+    public = api.get(f"/p/{lot}").json()
     assert public["kind"] == "lot" and public["identity"]["material"] == "copper_scrap"
 
 
