@@ -1,10 +1,11 @@
 """RFC 8785 JSON Canonicalization Scheme (JCS): the byte form of every ledger entry.
 
 ``canonicalize`` produces the RFC 8785 §3.2 serialization. The reference
-implementation is the ``rfc8785`` package; for the common case (no floats, only
-I-JSON-safe integers, string keys inside the Basic Multilingual Plane) the
-standard library's C JSON encoder gives byte-identical output several times
-faster, so it is used whenever a cheap walk of the value proves that case.
+implementation is the ``rfc8785`` package; for the common case (floats without
+exponent notation, I-JSON-safe integers, string keys inside the Basic
+Multilingual Plane) the standard library's C JSON encoder gives byte-identical
+output several times faster, so it is used whenever a cheap walk of the value
+proves that case.
 
 ``parse_strict`` reads JSON under the I-JSON rules RFC 8785 §3.1 relies on
 (RFC 7493: no duplicate member names, finite numbers, valid UTF-8), and
@@ -40,7 +41,7 @@ _NOT_BMP_SAFE = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
 
 # With these settings the C encoder writes strings, integers, booleans, null, arrays and
 # objects exactly as RFC 8785 §3.2.2 does; only number formatting and key order can differ,
-# and _fast_path_safe rules those out.
+# and _plain rules those out.
 _FAST_ENCODER = json.JSONEncoder(
     sort_keys=True,
     separators=(",", ":"),
@@ -49,31 +50,40 @@ _FAST_ENCODER = json.JSONEncoder(
 )
 
 
-def _fast_path_safe(value: object) -> bool:
-    """Whether the standard encoder's output for ``value`` is provably RFC 8785 canonical."""
+class _NotPlain(Exception):
+    """A value whose RFC 8785 form the standard encoder does not write."""
+
+
+def _plain(value: object) -> object:
+    """``value`` as the standard encoder writes in RFC 8785 form, or :class:`_NotPlain`.
+
+    Below 1e16 Python's shortest repr of a float has no exponent, and RFC 8785 writes the
+    same digits, without the ``.0`` of an integral float: those become ints (exact there),
+    the others are kept. Other floats (exponent notation), integers beyond 2**53, keys
+    outside the BMP (UTF-16 order), int and str subclasses and anything else are not plain.
+    """
+    if type(value) is str or type(value) is bool or value is None:
+        return value
     if type(value) is dict:
-        for key, member in value.items():
-            if type(key) is not str or (not key.isascii() and _NOT_BMP_SAFE.search(key)):
-                return False
-            kind = type(member)
-            if kind is str or kind is bool or member is None:
-                continue
-            if not _fast_path_safe(member):
-                return False
-        return True
+        return {_plain_key(k): _plain(v) for k, v in value.items()}
     if type(value) is list or type(value) is tuple:
-        for item in value:
-            kind = type(item)
-            if kind is str or kind is bool or item is None:
-                continue
-            if not _fast_path_safe(item):
-                return False
-        return True
+        return [_plain(v) for v in value]
     if type(value) is int:
-        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
-    # Floats (ES6 number formatting), int and str subclasses and anything else take the
-    # reference path; plain str, bool and None are safe.
-    return type(value) is str or type(value) is bool or value is None
+        if -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+            return value
+        raise _NotPlain
+    if type(value) is float:
+        if value.is_integer() and abs(value) < 1e16:
+            return int(value)
+        if 1e-4 <= abs(value) < 1e16:
+            return value
+    raise _NotPlain
+
+
+def _plain_key(key: object) -> str:
+    if type(key) is not str or (not key.isascii() and _NOT_BMP_SAFE.search(key)):
+        raise _NotPlain
+    return key
 
 
 def canonicalize(obj: object) -> bytes:
@@ -87,11 +97,10 @@ def canonicalize(obj: object) -> bytes:
         or cyclic / too deeply nested containers.
     """
     try:
-        if _fast_path_safe(obj):
-            # Encoding to UTF-8 fails on lone surrogates in string values, which the
-            # walk above does not look for; the reference path then reports them.
-            return _FAST_ENCODER.encode(obj).encode("utf-8")
-    except (RecursionError, UnicodeEncodeError, ValueError):
+        # Encoding to UTF-8 fails on lone surrogates in string values, which _plain does
+        # not look for; the reference path then reports them.
+        return _FAST_ENCODER.encode(_plain(obj)).encode("utf-8")
+    except (_NotPlain, RecursionError, UnicodeEncodeError, ValueError):
         pass
     try:
         return rfc8785.dumps(obj)  # type: ignore[arg-type]

@@ -76,8 +76,6 @@ GB/T 34014 codes. Anything else raises :class:`EpcisMappingError` naming the fie
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -558,64 +556,12 @@ def _template(kind: EventType) -> _Template:
 
 _TEMPLATES: Final = {kind: _template(kind) for kind in EventType}
 
-# RFC 8785 for the model dumps of event data: the standard encoder writes strings, integers
-# and most floats exactly as RFC 8785 does; anything else takes the reference path.
-_JSON: Final = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-_SAFE_INTEGER: Final = 2**53 - 1
 _MINUTE: Final = timedelta(minutes=1)
-_NOT_BMP: Final = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
-
-
-class _NotPlain(Exception):
-    """A value whose RFC 8785 form the standard encoder does not write."""
-
-
-def _plain(value: Any) -> Any:
-    """``value`` with each float turned into what the standard encoder writes as RFC 8785 does.
-
-    Below 1e16 Python's shortest repr of a float has no exponent, and RFC 8785 writes the
-    same digits, without the ``.0`` of an integral float: those become ints (exact there),
-    the others are kept. Other floats (exponent notation) take the reference path. Raises :class:`_NotPlain` for anything else, and for
-    text outside the Basic Multilingual Plane (UTF-16 key order, lone surrogates).
-    """
-    kind = type(value)
-    if kind is str:
-        if not value.isascii() and _NOT_BMP.search(value):
-            raise _NotPlain
-        return value
-    if kind is float:
-        if value.is_integer() and abs(value) < 1e16:
-            return int(value)
-        if 1e-4 <= abs(value) < 1e16:
-            return value
-        raise _NotPlain
-    if kind is dict:
-        return {_plain_key(k): _plain(v) for k, v in value.items()}
-    if kind is list:
-        return [_plain(v) for v in value]
-    if kind is int:
-        if -_SAFE_INTEGER <= value <= _SAFE_INTEGER:
-            return value
-        raise _NotPlain
-    if kind is bool or value is None:
-        return value
-    raise _NotPlain
-
-
-def _plain_key(key: Any) -> str:
-    if type(key) is not str or (not key.isascii() and _NOT_BMP.search(key)):
-        raise _NotPlain
-    return key
 
 
 def canonical_json(value: Any) -> str:
-    """The RFC 8785 text of a JSON value (as :func:`ledger.canonical.canonicalize` writes it)."""
-    try:
-        return _JSON.encode(_plain(value))
-    except _NotPlain:
-        return canonicalize(value).decode("utf-8")
+    """The RFC 8785 text of a JSON value (:func:`ledger.canonical.canonicalize`, as text)."""
+    return canonicalize(value).decode("utf-8")
 
 
 def _event_time(event: Event) -> str:
