@@ -52,6 +52,7 @@ from ledger.merkle import (
 )
 from ledger.replay import Replay, replay
 from ledger.store import AppendPlan, Head, LogStore, leaf_key
+from ledger.verify_pool import Derive, SignatureCheck
 
 __all__ = ["Log", "Receipt"]
 
@@ -122,6 +123,7 @@ class Log:
         self._clock = clock
         self._max_entry_bytes = max_entry_bytes
         self._public_keys: dict[str, KeyRecord] = {}
+        self._raw_keys: dict[str, bytes] = {}  # key id -> raw Ed25519 public key
         self._pool: ThreadPoolExecutor | None = None
         self._nodes = _UpperNodes(store)
 
@@ -244,6 +246,31 @@ class Log:
         for f in futures:
             f.result()
 
+    def check_signatures(
+        self, submissions: Sequence[Submission], *, derive: Derive | None = None
+    ) -> SignatureCheck | None:
+        """Start checking a batch's signatures in worker processes, for a later :meth:`append`.
+
+        None when it would not pay (a small batch) or the batch registers keys or names a
+        key this log does not know; :meth:`append` then checks the batch itself. ``derive``
+        is computed from each canonical body on the way (:class:`SignatureCheck`).
+        """
+        if len(submissions) < _PARALLEL_VERIFY_MIN:
+            return None
+        items: list[tuple[bytes, bytes]] = []
+        for s in submissions:
+            if s.kind in (KEY_ADD, GENESIS) or not isinstance(s.body, dict):
+                return None
+            raw_key = self._raw_keys.get(s.key_id)
+            if raw_key is None:
+                record = self._known_key(s.key_id, {})
+                if record is None:
+                    return None
+                raw_key = note.Verifier.from_string(record.verifier_key).public_key_bytes
+                self._raw_keys[s.key_id] = raw_key
+            items.append((s.canonical_body or canonicalize(s.body), raw_key))
+        return SignatureCheck(submissions, items, derive=derive)
+
     def append(
         self,
         submissions: Sequence[Submission],
@@ -251,6 +278,7 @@ class Log:
         expect_size: int | None = None,
         expect_prev: bytes | None = None,
         signatures_checked: bool = False,
+        signatures: SignatureCheck | None = None,
     ) -> list[Receipt]:
         """Append a batch atomically: every submission is appended, or none is.
 
@@ -258,12 +286,15 @@ class Log:
         make the append conditional on the head the client saw: if someone else
         appended meanwhile, :class:`StaleHead` is raised and nothing is written.
         ``signatures_checked`` skips the Ed25519 check for callers that already
-        verified each submission against the same key registry.
+        verified each submission against the same key registry. ``signatures``, from
+        :meth:`check_signatures` over these submissions (or a batch holding them), is
+        waited for once the entries are built, before anything is committed.
         """
         if not submissions:
             return []
         checked = [self._check_shape(s) for s in submissions]
-        if not signatures_checked:
+        pending = signatures if signatures is not None and signatures.covers(submissions) else None
+        if not signatures_checked and pending is None:
             self._verify_signatures(checked)
         recorded_at = format_time(self._clock())
         receipts: list[Receipt] = []
@@ -323,6 +354,8 @@ class Log:
                 plan.nodes.extend(edge.append(prev))
                 receipts.append(Receipt(seq, prev, recorded_at))
             plan.head = Head(edge.size, edge.root())
+            if pending is not None and not signatures_checked:
+                pending.result()  # a bad signature raises here and nothing is written
             return plan
 
         plan = self.store.append(build)
@@ -330,6 +363,7 @@ class Log:
             self._public_keys[key.key_id] = key
         for key_id, _ in plan.revoked:
             self._public_keys.pop(key_id, None)
+            self._raw_keys.pop(key_id, None)
         assert plan.head is not None
         logger.debug("appended %d entries; size %d", len(receipts), plan.head.size)
         return receipts

@@ -21,6 +21,7 @@ Late reports are flagged (:func:`lateness`), never refused.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -259,6 +260,12 @@ def add_working_days(start: date, count: int, calendar: HolidayCalendar) -> date
     return day
 
 
+@functools.lru_cache(maxsize=8192)
+def _last_allowed_day(start: date, working_days: int, calendar: HolidayCalendar) -> date:
+    # Every event's deadline is checked when it is recorded; most share their day.
+    return add_working_days(start, working_days, calendar)
+
+
 def _aware(value: datetime, name: str) -> datetime:
     if value.utcoffset() is None:
         raise ValueError(f"{name} needs a UTC offset")
@@ -285,7 +292,7 @@ def deadline(
     if rule is None:
         return None
     start = _aware(event_time, "event_time")
-    last = add_working_days(start.date(), rule.working_days, calendar)
+    last = _last_allowed_day(start.date(), rule.working_days, calendar)
     return datetime.combine(last + timedelta(days=1), time(0), tzinfo=start.tzinfo)
 
 

@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from ledger import LedgerError, Log, StaleHead
 from ledger.entry import Entry, Submission, sign_submission
 from ledger.keys import KeyRecord, KeyRole
+from ledger.verify_pool import SignatureCheck
 from schemas.actors import Actor
 from schemas.epcis import event_id as compute_event_id
 from schemas.events import EVENT_KIND_PREFIX, Event
@@ -60,6 +63,8 @@ ACTOR_REGISTER = "actor.register"
 DEFAULT_TOLERANCE = 0.005
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 _MAX_ATTEMPTS = 20
+# Batches whose signatures and event ids are being checked ahead of the one being submitted.
+_STREAM_AHEAD = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,19 @@ def parse_event(body: Any) -> Event:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidEvent(f"{where}: {first['msg']}", field=where) from exc
+
+
+def event_id_of(canonical_body: bytes) -> str | None:
+    """The id of the event whose signed body is ``canonical_body``; None if it is no event.
+
+    Computed from the bytes the log stores, as a replay of the log computes it; the log's
+    signature workers run it beside each check (:meth:`Tracer.submit_stream`).
+    """
+    try:
+        event = parse_event(orjson.loads(canonical_body))
+        return compute_event_id(event, body=event.body())
+    except (TraceError, ValueError):
+        return None
 
 
 class Tracer:
@@ -322,7 +340,7 @@ class Tracer:
             )
 
     def _plan(
-        self, submissions: Sequence[Submission]
+        self, submissions: Sequence[Submission], checks: SignatureCheck | None
     ) -> tuple[list[EventReceipt | None], list[_Planned]]:
         overlay = MemoryWorld(base=self.world)
         receipts: list[EventReceipt | None] = [None] * len(submissions)
@@ -335,7 +353,7 @@ class Tracer:
             event = parse_event(s.body)
             self._check_signer(i, s, event)
             body = event.body()
-            eid = compute_event_id(event, body=body)
+            eid = (checks and checks.derived(i)) or compute_event_id(event, body=body)
             key = (event.actor, event.idempotency_key)
             prior = self._receipts.get(key)
             if prior is not None or key in batch_keys:
@@ -363,14 +381,60 @@ class Tracer:
 
     def submit(self, submissions: Sequence[Submission]) -> list[EventReceipt]:
         """Check and append a batch of signed events: all of them, or none (the error says why)."""
+        return self._submit(submissions, self._start_checks(submissions))
+
+    def submit_stream(
+        self, batches: Iterable[Sequence[Submission]]
+    ) -> Iterator[list[EventReceipt]]:
+        """:meth:`submit` each batch in turn, yielding its receipts.
+
+        While one batch is ruled on and stored here, the next one's signatures are checked
+        and its event ids computed in the log's worker processes, so both cores work for a
+        stream of batches (an import, a simulation). A refused batch raises as
+        :meth:`submit` does; the batches after it are not submitted.
+        """
+        ahead: deque[tuple[Sequence[Submission], SignatureCheck | None]] = deque()
+        for batch in batches:
+            ahead.append((batch, self._start_checks(batch)))
+            if len(ahead) > _STREAM_AHEAD:
+                yield self._submit_first(ahead)
+        while ahead:
+            yield self._submit_first(ahead)
+
+    def _submit_first(
+        self, ahead: deque[tuple[Sequence[Submission], SignatureCheck | None]]
+    ) -> list[EventReceipt]:
+        batch, checks = ahead.popleft()
+        try:
+            return self._submit(batch, checks)
+        except BaseException:
+            for _, later in ahead:
+                if later is not None:
+                    later.cancel()
+            raise
+
+    def _start_checks(self, submissions: Sequence[Submission]) -> SignatureCheck | None:
+        return self.log.check_signatures(submissions, derive=event_id_of)
+
+    def _submit(
+        self, submissions: Sequence[Submission], signatures: SignatureCheck | None
+    ) -> list[EventReceipt]:
+        # The signatures are checked in worker processes while the rules run here.
         for _attempt in range(_MAX_ATTEMPTS):
             self.catch_up()
             size = self._seq
-            receipts, planned = self._plan(submissions)
+            try:
+                receipts, planned = self._plan(submissions, signatures)
+            except BaseException:
+                if signatures is not None:
+                    signatures.cancel()
+                raise
             if not planned:
                 return [r for r in receipts if r is not None]
             try:
-                appended = self.log.append([p.submission for p in planned], expect_size=size)
+                appended = self.log.append(
+                    [p.submission for p in planned], expect_size=size, signatures=signatures
+                )
             except StaleHead:
                 continue  # someone else appended: catch up and check again
             except LedgerError as exc:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, Float, Table, create_engine, delete, event, select
 from sqlmodel import Session, SQLModel
 
@@ -257,7 +258,7 @@ def _handover_values(h: HandoverState, seq: int) -> tuple[Any, ...]:
         h.id,
         h.sender,
         h.receiver,
-        json.dumps(list(h.items)),
+        _json_list(h.items),
         h.transfer_ownership,
         h.status.value,
         _utc(h.created),
@@ -372,7 +373,9 @@ class Projections:
                     _utc(e.recorded_at),
                     e.idempotency_key,
                     e.late_working_days,
-                    json.dumps(e.body, sort_keys=True, ensure_ascii=False),
+                    # orjson: the JSON that json.dumps(sort_keys=True) writes, without
+                    # its spaces, at a tenth of the cost; readers parse it as JSON.
+                    orjson.dumps(e.body, option=orjson.OPT_SORT_KEYS).decode(),
                 )
             )
             link_rows += [(e.seq, item, e.event_id, prev) for item, prev in e.prev.items()]

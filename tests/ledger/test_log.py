@@ -266,3 +266,66 @@ def test_expect_prev_refuses_an_append_after_someone_elses(log: Log) -> None:
     with pytest.raises(StaleHead, match="the log moved"):
         log.append([submission(signer, 2)], expect_prev=seen)
     _unchanged(log, head.size, head.root)
+
+
+# --- signatures checked in worker processes (Log.check_signatures) ---
+
+
+def test_a_batch_checked_in_workers_appends_as_a_plain_append_would(log: Log) -> None:
+    signer = registered_signer(log)
+    batch = [submission(signer, i) for i in range(100)]
+    check = log.check_signatures(batch)
+    assert check is not None
+    receipts = log.append(batch, signatures=check)
+    assert [r.seq for r in receipts] == list(range(receipts[0].seq, receipts[0].seq + 100))
+    assert log.entry(receipts[57].seq).body == batch[57].body
+    log.verify(workers=1)
+
+
+def test_a_forged_signature_found_by_the_workers_appends_nothing(log: Log) -> None:
+    signer = registered_signer(log)
+    batch = [submission(signer, i) for i in range(100)]
+    batch[70] = Submission(batch[70].kind, {**batch[70].body, "mass_kg": 1}, signer.key_id,
+                           batch[70].signature)  # fmt: skip
+    check = log.check_signatures(batch)
+    assert check is not None
+    head = log.head()
+    with pytest.raises(InvalidSignature, match="submission 70 "):
+        log.append(batch, signatures=check)
+    _unchanged(log, head.size, head.root)
+
+
+def test_a_key_revoked_while_its_batch_is_checked_is_still_refused(log: Log) -> None:
+    signer = registered_signer(log)
+    batch = [submission(signer, i) for i in range(100)]
+    check = log.check_signatures(batch)
+    log.revoke_key(signer.key_id, reason="revoked between the check and the append")
+    head = log.head()
+    with pytest.raises(RevokedKey):
+        log.append(batch, signatures=check)
+    _unchanged(log, head.size, head.root)
+
+
+def test_a_check_of_other_submissions_is_not_trusted(log: Log) -> None:
+    signer = registered_signer(log)
+    checked = [submission(signer, i) for i in range(100)]
+    check = log.check_signatures(checked)
+    other = [dataclasses.replace(s) for s in checked]  # equal, but not the objects checked
+    other[3] = dataclasses.replace(other[3], signature=bytes(64))
+    assert check is not None and not check.covers(other)
+    head = log.head()
+    with pytest.raises(InvalidSignature, match="submission 3 "):
+        log.append(other, signatures=check)
+    _unchanged(log, head.size, head.root)
+
+
+def test_small_batches_and_unknown_keys_are_left_to_the_append(log: Log) -> None:
+    signer = registered_signer(log)
+    assert log.check_signatures([submission(signer, i) for i in range(3)]) is None
+    stranger = note.Signer.generate("stranger")
+    mixed = [submission(signer, i) for i in range(99)] + [submission(stranger)]
+    assert log.check_signatures(mixed) is None
+    head = log.head()
+    with pytest.raises(UnknownKey):
+        log.append(mixed)
+    _unchanged(log, head.size, head.root)

@@ -8,10 +8,13 @@ from datetime import timedelta
 import pytest
 
 from ledger import note
+from ledger.canonical import canonicalize
 from ledger.entry import Submission
 from schemas.codes import ProductType
+from schemas.epcis import event_id
 from tests.factories import T0, Scene
 from tests.trace.conftest import open_tracer
+from trace.engine import event_id_of, parse_event
 from trace.errors import ChainError, CustodyError, InvalidEvent
 from trace.state import HandoverStatus, Status
 
@@ -263,7 +266,7 @@ def test_two_engines_on_one_database_share_one_history(
         second.close()
 
 
-# --- large batches: the log checks every signature on both cores ---
+# --- large batches: signatures checked in the log's worker processes beside the rules ---
 
 
 def _commissions(scene: Scene, n: int) -> list[Submission]:
@@ -321,3 +324,43 @@ def test_a_large_batch_of_retries_gets_the_original_receipts(scene: Scene) -> No
     again = scene.tracer.submit(batch)
     assert [r.seq for r in again] == [r.seq for r in first]
     assert all(r.replayed for r in again) and len(scene.tracer.log) == size
+
+
+def test_a_stream_of_batches_appends_each_with_the_ids_the_events_hash_to(
+    scene: Scene, store_url: str, log_signer: note.Signer
+) -> None:
+    batches = [_commissions(scene, 70) for _ in range(4)]
+    size = len(scene.tracer.log)
+    receipts = [r for batch in scene.tracer.submit_stream(batches) for r in batch]
+    assert [r.seq for r in receipts] == list(range(size, size + 280))
+    flat = [s for batch in batches for s in batch]
+    expected = [event_id(parse_event(s.body)) for s in flat]
+    assert [r.event_id for r in receipts] == expected
+    assert [event_id_of(canonicalize(s.body)) for s in flat[:5]] == expected[:5]
+    live = scene.tracer.projections.dump()
+    scene.tracer.projections.clear()
+    rebuilt = open_tracer(store_url, log_signer)
+    try:
+        assert rebuilt.projections.dump() == live
+    finally:
+        rebuilt.close()
+
+
+def test_a_refused_batch_ends_the_stream_and_later_batches_are_not_appended(
+    scene: Scene,
+) -> None:
+    first, forged, last = (_commissions(scene, 70) for _ in range(3))
+    bad = forged[33]
+    forged[33] = Submission(bad.kind, {**bad.body, "region": "110000"}, bad.key_id, bad.signature)
+    size = len(scene.tracer.log)
+    stream = scene.tracer.submit_stream([first, forged, last])
+    assert len(next(stream)) == 70
+    with pytest.raises(InvalidEvent, match=r"submission 33 .*does not verify"):
+        next(stream)
+    assert len(scene.tracer.log) == size + 70
+    assert scene.tracer.world.item(last[0].body["data"]["item"]) is None
+
+
+def test_the_workers_event_id_is_none_for_what_is_no_event() -> None:
+    assert event_id_of(b'{"type":"nothing"}') is None
+    assert event_id_of(b"not json") is None
