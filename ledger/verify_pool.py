@@ -33,7 +33,7 @@ from ledger.errors import InvalidSignature
 __all__ = ["SignatureCheck", "verify_chunk"]
 
 # One worker: the caller keeps a core busy with its own work, and a second worker would
-# take turns with it on that core (measured slower on two cores; scripts/bench domain).
+# take turns with it on that core (no faster on two cores, slower on PostgreSQL; scripts/bench domain).
 WORKERS = 1
 # Signatures per task: small enough that the first results come back while the caller
 # is still busy, large enough that the hand-off (about 10 us) stays far below the checks.
