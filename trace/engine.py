@@ -52,6 +52,7 @@ from trace.errors import (
     UnknownItem,
 )
 from trace.projections import ProjectedEvent, Projections
+from trace.receipts import ReceiptIndex
 from trace.rules import check_event
 from trace.state import Effects, MemoryWorld
 
@@ -158,9 +159,8 @@ class Tracer:
         self._key_owner: dict[str, str] = {}
         self._log_keys: set[str] = set()
         self._key_records: dict[str, KeyRecord] = {}
-        # (actor, idempotency key) -> receipt, and event id -> (actor, key): loaded from the tables.
-        self._receipts: dict[tuple[str, str], EventReceipt] = {}
-        self._event_keys: dict[str, tuple[str, str]] = {}
+        # Where each recorded event is, by idempotency key and by id (loaded from the tables).
+        self._recorded = ReceiptIndex()
         # Called, in log order, for every event applied after they subscribe (see subscribe()).
         self._subscribers: list[Subscriber] = []
         self._load_receipts()
@@ -181,10 +181,21 @@ class Tracer:
     # --- state from the log ---
 
     def _load_receipts(self) -> None:
-        for seq, eid, actor, key, recorded_at, late in self.projections.receipts():
-            receipt = EventReceipt(eid, seq, _as_utc(recorded_at), late)
-            self._receipts[(actor, key)] = receipt
-            self._event_keys[eid] = (actor, key)
+        for seq, eid, actor, key in self.projections.receipt_keys():
+            self._recorded.add(seq, eid, actor, key)
+
+    def _prior(self, actor: str, key: str) -> EventReceipt | None:
+        """The receipt of the event recorded under ``(actor, key)``, read from the tables."""
+        seq = self._recorded.seq_of_key(actor, key)
+        row = None if seq is None else self.projections.receipt(seq)
+        if row is None or (row[2], row[3]) != (actor, key):
+            return None
+        return EventReceipt(row[1], row[0], _as_utc(row[4]), row[5], True)
+
+    def _is_recorded(self, event_id: str) -> bool:
+        seq = self._recorded.seq_of_id(event_id)
+        row = None if seq is None else self.projections.receipt(seq)
+        return row is not None and row[1] == event_id
 
     def _refresh_keys(self) -> None:
         for record in self.log.key_records():
@@ -249,9 +260,7 @@ class Tracer:
             else None
         )
         days = None if late is None else late.working_days
-        receipt = EventReceipt(eid, seq, recorded_at, days)
-        self._receipts[(event.actor, event.idempotency_key)] = receipt
-        self._event_keys[eid] = (event.actor, event.idempotency_key)
+        self._recorded.add(seq, eid, event.actor, event.idempotency_key)
         return ProjectedEvent(
             seq=seq,
             event_id=eid,
@@ -294,12 +303,7 @@ class Tracer:
     def receipt(self, actor: str, idempotency_key: str) -> EventReceipt | None:
         """The receipt of the event an actor recorded under an idempotency key, if any."""
         self.catch_up()
-        found = self._receipts.get((actor, idempotency_key))
-        if found is None:
-            return None
-        return EventReceipt(
-            found.event_id, found.seq, found.recorded_at, found.late_working_days, True
-        )
+        return self._prior(actor, idempotency_key)
 
     # --- history ---
 
@@ -355,18 +359,16 @@ class Tracer:
             body = event.body()
             eid = (checks and checks.derived(i)) or compute_event_id(event, body=body)
             key = (event.actor, event.idempotency_key)
-            prior = self._receipts.get(key)
+            prior = self._prior(*key)
             if prior is not None or key in batch_keys:
                 if prior is not None and prior.event_id == eid:
-                    receipts[i] = EventReceipt(
-                        prior.event_id, prior.seq, prior.recorded_at, prior.late_working_days, True
-                    )
+                    receipts[i] = prior
                     continue
                 raise InvalidEvent(
                     f"submission {i}: idempotency key {event.idempotency_key!r} was used for another event",
                     field="idempotency_key",
                 )
-            if eid in self._event_keys or eid in batch_ids:
+            if eid in batch_ids or self._is_recorded(eid):
                 raise DuplicateEvent(f"submission {i}: event {eid} is already recorded (a replay)")
             try:
                 effects = check_event(overlay, event, event_id=eid, tolerance=self.tolerance)
@@ -439,14 +441,17 @@ class Tracer:
                 continue  # someone else appended: catch up and check again
             except LedgerError as exc:
                 raise InvalidEvent(str(exc)) from exc
-            self._project(planned, appended)
-            for p, receipt in zip(planned, appended, strict=True):
-                receipts[p.index] = self._receipts[(p.event.actor, p.event.idempotency_key)]
-                assert receipts[p.index] is not None and receipt.seq == receipts[p.index].seq  # type: ignore[union-attr]
+            projected = self._project(planned, appended)
+            for p, e in zip(planned, projected, strict=True):
+                receipts[p.index] = EventReceipt(
+                    e.event_id, e.seq, e.recorded_at, e.late_working_days
+                )
             return [r for r in receipts if r is not None]
         raise Conflict(f"the log kept moving: gave up after {_MAX_ATTEMPTS} attempts")
 
-    def _project(self, planned: Sequence[_Planned], appended: Sequence[Any]) -> None:
+    def _project(
+        self, planned: Sequence[_Planned], appended: Sequence[Any]
+    ) -> list[ProjectedEvent]:
         items: dict[str, Any] = {}
         handovers: dict[str, Any] = {}
         events: list[ProjectedEvent] = []
@@ -462,6 +467,7 @@ class Tracer:
             seq=seq, items=items.values(), handovers=handovers.values(), events=events
         )
         self._seq = seq
+        return events
 
 
 def _at(index: int, exc: TraceError) -> None:

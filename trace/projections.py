@@ -9,7 +9,7 @@ batch. If the process dies in between, the next start replays the log from
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -388,8 +388,20 @@ class Projections:
             w.links.run(conn, link_rows)
             w.state.run(conn, [(1, seq)])
 
-    def receipts(self) -> list[tuple[int, str, str, str, datetime, int | None]]:
-        """``(seq, event_id, actor, idempotency_key, recorded_at, late_working_days)`` of every event."""
+    def receipt_keys(self) -> Iterator[tuple[int, str, str, str]]:
+        """``(seq, event_id, actor, idempotency_key)`` of every event, streamed in log order."""
+        columns = _table("trace_events").c
+        query = select(
+            columns.seq, columns.event_id, columns.actor, columns.idempotency_key
+        ).order_by(columns.seq)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=20_000).execute(query)
+            for r in result:
+                yield int(r[0]), str(r[1]), str(r[2]), str(r[3])
+
+    def receipt(self, seq: int) -> tuple[int, str, str, str, datetime, int | None] | None:
+        """``(seq, event_id, actor, idempotency_key, recorded_at, late_working_days)`` of
+        the event at ``seq``, or None if no event is projected there."""
         columns = _table("trace_events").c
         query = select(
             columns.seq,
@@ -398,12 +410,10 @@ class Projections:
             columns.idempotency_key,
             columns.recorded_at,
             columns.late_working_days,
-        )
+        ).where(columns.seq == seq)
         with self.engine.connect() as conn:
-            return [
-                (int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5])
-                for r in conn.execute(query)
-            ]
+            r = conn.execute(query).first()
+        return None if r is None else (int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4], r[5])
 
     def item_seqs(self, item: str) -> list[int]:
         """Log positions of every event that touched ``item``, oldest first."""
@@ -412,12 +422,19 @@ class Projections:
         with self.engine.connect() as conn:
             return [int(row[0]) for row in conn.execute(query)]
 
+    def load_actors(self) -> dict[str, Actor]:
+        """Every registered organisation, by id."""
+        with Session(self.engine) as session:
+            rows = session.exec(select(ActorRow)).scalars()  # type: ignore[call-overload]
+            return {
+                a.id: Actor(id=a.id, name=a.name, role=Role(a.role), region=a.region) for a in rows
+            }
+
     def load_world(self) -> MemoryWorld:
         """Every actor, item and handover, in memory (the engine's working state)."""
         world = MemoryWorld()
+        world.actors.update(self.load_actors())
         with Session(self.engine) as session:
-            for a in session.exec(select(ActorRow)).scalars():  # type: ignore[call-overload]
-                world.actors[a.id] = Actor(id=a.id, name=a.name, role=Role(a.role), region=a.region)
             for i in session.exec(select(ItemRow)).scalars():  # type: ignore[call-overload]
                 world.items[i.id] = item_from_row(i)
             for h in session.exec(select(HandoverRow)).scalars():  # type: ignore[call-overload]

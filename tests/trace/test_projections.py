@@ -90,7 +90,10 @@ def test_a_batch_of_rows_reads_back_as_written(projections: Projections) -> None
     assert world.actors["catl"] == actor
     assert projections.seq() == 4
     assert projections.item_seqs("x") == [3] and projections.item_seqs("y") == [3]
-    [(seq, eid, who, key, recorded_at, late)] = projections.receipts()
+    assert list(projections.receipt_keys()) == [(3, EVENT_ID, "catl", "k-1")]
+    found = projections.receipt(3)
+    assert found is not None and projections.receipt(2) is None
+    seq, eid, who, key, recorded_at, late = found
     assert (seq, eid, who, key, late) == (3, EVENT_ID, "catl", "k-1", None)
     assert recorded_at.replace(tzinfo=UTC) == event.recorded_at
 
