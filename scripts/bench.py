@@ -13,6 +13,7 @@ import argparse
 import gc
 import io
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -567,19 +568,16 @@ def bench_domain(full: bool) -> None:
         tmp.cleanup()
 
 
-def _trace_world(packs: int) -> tuple[object, int, float, str] | None:
-    """The simulated world of ``packs`` packs (demo preset, seed 11), kept in var/bench: the
-    tracer, events simulated, seconds it took and how it came to be; None to skip the size.
+def _trace_world(packs: int) -> tuple[str, int, float, str] | None:
+    """The simulated world of ``packs`` packs (demo preset, seed 11), kept in var/bench: its
+    database URL, events simulated, seconds it took and how it came to be; None to skip it.
 
     A finished run leaves ``world.json`` beside its database and later benchmarks reuse it.
     A run in progress (or stopped) keeps ``progress.json`` up to date; such a world is
     left alone unless ``SUYUAN_TRACE_UNFINISHED=1`` asks to benchmark it as far as it got.
+    A new world is simulated in a child process, so this one's peak memory is the
+    benchmark's own.
     """
-    from ledger import open_store
-    from trace.engine import Tracer
-    from trace.projections import Projections
-    from trace.simulate import SimClock, SimConfig, SimProgress, open_simulation_tracer, simulate
-
     folder = OUT / f"trace-world-{packs}"
     url, made, partial = str(folder / "trace.db"), folder / "world.json", folder / "progress.json"
     if made.exists() or (folder / "trace.db").exists():
@@ -589,11 +587,23 @@ def _trace_world(packs: int) -> tuple[object, int, float, str] | None:
             print(f"  {folder} holds an unfinished simulation: skipped; with its progress.json, "
                   "SUYUAN_TRACE_UNFINISHED=1 benchmarks it", flush=True)  # fmt: skip
             return None
-        clock = SimClock()
-        tracer = Tracer(Log(open_store(url), clock=clock.now), Projections(url), clock=clock.now)
         how = "reused" if made.exists() else f"unfinished, simulated to {info['simulated'][:10]}"
-        return tracer, int(info["events"]), float(info["simulate_s"]), how
+        return url, int(info["events"]), float(info["simulate_s"]), how
     folder.mkdir(parents=True)
+    child = multiprocessing.get_context("fork").Process(
+        target=_simulate_world, args=(packs, url, made, partial), name="suyuan-bench-world"
+    )
+    child.start()
+    child.join()
+    if child.exitcode != 0 or not made.exists():
+        raise SystemExit(f"bench: simulating {packs:,} packs failed (exit code {child.exitcode})")
+    info = json.loads(made.read_text())
+    return url, int(info["events"]), float(info["simulate_s"]), "simulated in this run"
+
+
+def _simulate_world(packs: int, url: str, made: Path, partial: Path) -> None:
+    from trace.simulate import SimClock, SimConfig, SimProgress, open_simulation_tracer, simulate
+
     tracer = open_simulation_tracer(url, clock=SimClock())
     start = last = time.perf_counter()
 
@@ -611,10 +621,10 @@ def _trace_world(packs: int) -> tuple[object, int, float, str] | None:
     config = SimConfig.demo(total_packs=packs, seed=11)
     truth = simulate(tracer, config, progress=progress, worker=True)
     seconds = time.perf_counter() - start
+    tracer.close()
     info = {"packs": packs, "seed": 11, "preset": "demo", "events": truth.events,
             "simulate_s": seconds, "events_per_s": truth.events / seconds}  # fmt: skip
     made.write_text(json.dumps(info, indent=2))
-    return tracer, truth.events, seconds, "simulated in this run"
 
 
 def _rss() -> int:
@@ -623,26 +633,30 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def _trace_figures(tracer: object) -> dict[str, float]:
+def _trace_figures(url: str) -> dict[str, float]:
+    """The trace figures of the world at ``url``, as a query process holds it: the graph
+    rebuilt from the tables with its own world, no tracer."""
     import itertools
     import random
     import resource
-    from typing import Any
 
     from trace import lineage
-    from trace.graph import LifecycleGraph, stored_events
+    from trace.graph import ITEM, LifecycleGraph, stored_events
+    from trace.projections import Projections
     from trace.rates import bench_rates
     from trace.state import MemoryWorld
 
-    t: Any = tracer
-    packs = [i for i, s in t.world.items.items() if s.kind.value == "pack"]
+    projections = Projections(url)
     gc.collect()
     before = _rss()
     start = time.perf_counter()
-    graph = LifecycleGraph.from_tracer(t)
+    graph = LifecycleGraph.from_projections(projections)
     build_s = time.perf_counter() - start
-    graph_bytes = _rss() - before  # the graph, and what the allocator keeps from the rebuild
+    graph_bytes = _rss() - before  # the graph and its world, and what the allocator keeps
     events = graph.seq
+    packs = sorted(
+        n[1] for n, kind in graph.nx.nodes(data="kind") if n[0] == ITEM and kind == "pack"
+    )
     rng = random.Random(3)
     samples = []
     for code in rng.sample(packs, min(2000, len(packs))):
@@ -656,17 +670,19 @@ def _trace_figures(tracer: object) -> dict[str, float]:
     gc.collect()
     # Event by event, as a followed graph takes them (collector on); only apply() is timed,
     # over the first million events at most.
-    fresh, world = LifecycleGraph(t.world), MemoryWorld()
-    world.actors.update(t.world.actors)
+    world = MemoryWorld()
+    world.actors.update(projections.load_actors())
+    fresh = LifecycleGraph(world)
     applying, applied = 0.0, 0
-    for accepted in itertools.islice(stored_events(t, world), 1_000_000):
+    for accepted in itertools.islice(stored_events(projections, world), 1_000_000):
         q = time.perf_counter()
         fresh.apply(accepted)
         applying += time.perf_counter() - q
         applied += 1
     del fresh, world
     gc.collect()
-    rates = bench_rates(t)
+    rates = bench_rates(projections)
+    projections.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"packs": float(len(packs)), "events": float(events), "build_s": build_s,
             "graph_bytes": float(graph_bytes), "peak_bytes": float(peak),
@@ -685,9 +701,8 @@ def bench_trace(full: bool) -> None:
         world = _trace_world(packs)
         if world is None:
             continue
-        tracer, events, seconds, how = world
-        f = _trace_figures(tracer)
-        tracer.close()  # type: ignore[attr-defined]
+        url, events, seconds, how = world
+        f = _trace_figures(url)
         label = f"{int(f['packs']):,} packs"
         # The 1M targets are judged on a finished world only; an unfinished one is a prefix
         # of the simulated years, with fewer events per pack.
@@ -711,7 +726,7 @@ def bench_trace(full: bool) -> None:
         per_pack = f["graph_bytes"] / f["packs"]
         record(
             "trace",
-            f"graph memory per pack (RSS growth of the build), {label}",
+            f"graph and its world, memory per pack (RSS growth of the build), {label}",
             per_pack / 1024,
             "KiB",
             "this graph, GiB"
@@ -727,8 +742,9 @@ def bench_trace(full: bool) -> None:
             "GiB",
             "machine memory, GiB",
             24.0,
-            target="fits in 24 GiB at 1M packs" if judged else "",
-            met=(f["peak_bytes"] < 24 * 2**30) if judged else None,
+            # "Fits comfortably": at most two thirds of the machine's 24 GiB.
+            target="<= 16 GiB (2/3 of 24) at 1M packs" if judged else "",
+            met=(f["peak_bytes"] <= 16 * 2**30) if judged else None,
         )
         record(
             "trace",

@@ -254,7 +254,7 @@ def pack_recycled_content(source: Source, code: str) -> dict[str, float | None]:
     return out
 
 
-def bench_rates(tracer: Tracer) -> dict[str, float]:
+def bench_rates(source: Tracer | Projections) -> dict[str, float]:
     """Seconds to compute every rate: engine (facts, then rates), SQL oracle, DuckDB oracle.
 
     For ``scripts/bench``: the same data, the engine's one pass plus group-bys against the
@@ -277,13 +277,14 @@ def bench_rates(tracer: Tracer) -> dict[str, float]:
 
     clock = time.perf_counter
     start = clock()
-    facts = facts_of(tracer)
+    facts = facts_of(source)
     built = clock()
     report = compute_rates(facts)
     computed = clock()
-    sql = sql_rates(tracer.projections.engine)
+    engine = (source.projections if isinstance(source, Tracer) else source).engine
+    sql = sql_rates(engine)
     in_sql = clock()
-    duck = duckdb_rates(tracer.projections.engine)
+    duck = duckdb_rates(engine)
     in_duck = clock()
     return {
         "packs": float(len(facts.phys)),
