@@ -235,7 +235,7 @@ class LotFlows:
             ready: list[_Made] = []
             waiting: list[_Made] = []
             for m in self.outbound[recycler.id]:
-                (waiting if self.emitter.held_until([m.id]) else ready).append(m)
+                (waiting if self.emitter.is_held(m.id) else ready).append(m)
             self.outbound[recycler.id] = waiting
             scrap = [m for m in ready if m.spec.material in _SCRAP]
             refined = [m for m in ready if m.spec.material not in _SCRAP]
@@ -286,7 +286,7 @@ class LotFlows:
             by_material: dict[Material, list[_Made]] = {}
             waiting: list[_Made] = []
             for m in self.yard[processor.id]:
-                if self.emitter.held_until([m.id]):
+                if self.emitter.is_held(m.id):
                     waiting.append(m)
                 else:
                     by_material.setdefault(m.spec.material, []).append(m)
@@ -316,9 +316,14 @@ class LotFlows:
     ) -> list[MassIn]:
         """Recycled lots for a new pack (maybe none), recorded in the ground truth."""
         c = self.config
-        held = [lot for lot in self.stock[maker.id] if not self.emitter.held_until([lot.id])]
-        if not c.recycled_content or not held or self.rng.random() >= c.recycled_pack_share:
+        stock, emitter = self.stock[maker.id], self.emitter
+        # Whether any lot is free is known at the first free one; the list is made only
+        # for the packs that take recycled material (makers' stocks grow with the fleet).
+        if not c.recycled_content or all(emitter.is_held(lot.id) for lot in stock):
             return []
+        if self.rng.random() >= c.recycled_pack_share:
+            return []
+        held = [lot for lot in stock if not emitter.is_held(lot.id)]
         share = self.rng.uniform(*c.recycled_element_share)
         taken, brought = take_recycled(pack.content_kg, held, share, tolerance=self.tolerance)
         for lot in held:

@@ -347,6 +347,10 @@ class Emitter:
 
     # --- timing ---
 
+    def is_held(self, item: str) -> bool:
+        """Whether an event on ``item`` is held back, not reported yet."""
+        return item in self._held
+
     def held_until(self, items: Iterable[str]) -> datetime | None:
         """When the last held-back event on any of ``items`` is reported, if one is held."""
         times = [self._held[i] for i in items if i in self._held]
