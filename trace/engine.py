@@ -13,13 +13,16 @@
    wins);
 5. writes the new states to the projection tables.
 
-Every signature is verified by the log before anything is appended, on both
-cores while this thread waits: checking them on a thread beside the rules was
-slower, because the rules hold the GIL the checking thread needs between
-verifications. A refused batch appends nothing.
-Each event is parsed, hashed and checked once; the result travels with it to the
-log and the projections. Projections are a pure function of the log: after a
-crash between steps 4 and 5 the next start replays what is missing.
+Every signature is verified before anything is appended. For a batch of 64 or
+more, a worker process of the log (:mod:`ledger.verify_pool`) checks the signatures
+and computes each event's id while this process runs steps 1-3, and the log waits
+for the check before it commits; :meth:`Tracer.submit_stream` keeps the next two
+batches checking while one is ruled on, so both cores work. (A thread could not do
+this: the rules hold the GIL it needs between verifications.) A refused batch
+appends nothing. Each event is parsed and checked once; its id is computed once,
+by the worker or here; the result travels with it to the log and the projections.
+Projections are a pure function of the log: after a crash between steps 4 and 5
+the next start replays what is missing.
 """
 
 from __future__ import annotations

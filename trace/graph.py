@@ -24,10 +24,11 @@ handovers per pack for a life of commission, sale, install, retire, collect, for
 second life, dismantling, recycling and new packs made from the smelted lots. The largest
 parts: the multigraph's key dict per node pair (1.6 KiB), handover edges (1.0 KiB), item
 nodes' adjacency (0.8 KiB), custody edges (0.7 KiB; separate ``owns`` edges would double
-that) and item attributes (0.55 KiB). A million such packs: about 7.0 GiB (extrapolated),
-beside the engine's own world of about 9.3 KiB per pack. A rebuild also holds a second
-world while it replays (its peak is about 1.8 KiB per pack above the graph's). Node key
-tuples are shared, small vocabularies interned, and bulk builds run without the cyclic GC.
+that) and item attributes (0.55 KiB). A rebuild replays the events on a world of its own
+(:meth:`LifecycleGraph.from_projections`, as a query process holds it): graph and world
+together grew the process by 10.4 KiB per pack at 105,061 packs (RSS, ``scripts/bench
+trace``), about 10 GiB for a million. Node key tuples are shared, small vocabularies
+interned, and bulk builds run without the cyclic GC.
 """
 
 from __future__ import annotations
