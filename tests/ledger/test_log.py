@@ -22,6 +22,7 @@ from ledger.errors import (
 from ledger.keys import KeyRole
 from ledger.log import Log
 from ledger.store import LogStore
+from ledger.verify_pool import SignatureCheck
 from tests.factories import ORIGIN, registered_signer, submission
 
 
@@ -271,6 +272,15 @@ def test_expect_prev_refuses_an_append_after_someone_elses(log: Log) -> None:
 # --- signatures checked in worker processes (Log.check_signatures) ---
 
 
+def _refused(
+    log: Log, batch: list[Submission], check: SignatureCheck | None, error: type, match: str
+) -> None:
+    head = log.head()
+    with pytest.raises(error, match=match):
+        log.append(batch, signatures=check)
+    _unchanged(log, head.size, head.root)
+
+
 def test_a_batch_checked_in_workers_appends_as_a_plain_append_would(log: Log) -> None:
     signer = registered_signer(log)
     batch = [submission(signer, i) for i in range(100)]
@@ -289,10 +299,7 @@ def test_a_forged_signature_found_by_the_workers_appends_nothing(log: Log) -> No
                            batch[70].signature)  # fmt: skip
     check = log.check_signatures(batch)
     assert check is not None
-    head = log.head()
-    with pytest.raises(InvalidSignature, match="submission 70 "):
-        log.append(batch, signatures=check)
-    _unchanged(log, head.size, head.root)
+    _refused(log, batch, check, InvalidSignature, "submission 70 ")
 
 
 def test_a_key_revoked_while_its_batch_is_checked_is_still_refused(log: Log) -> None:
@@ -300,10 +307,7 @@ def test_a_key_revoked_while_its_batch_is_checked_is_still_refused(log: Log) -> 
     batch = [submission(signer, i) for i in range(100)]
     check = log.check_signatures(batch)
     log.revoke_key(signer.key_id, reason="revoked between the check and the append")
-    head = log.head()
-    with pytest.raises(RevokedKey):
-        log.append(batch, signatures=check)
-    _unchanged(log, head.size, head.root)
+    _refused(log, batch, check, RevokedKey, "revoked by entry")
 
 
 def test_a_check_of_other_submissions_is_not_trusted(log: Log) -> None:
@@ -313,10 +317,7 @@ def test_a_check_of_other_submissions_is_not_trusted(log: Log) -> None:
     other = [dataclasses.replace(s) for s in checked]  # equal, but not the objects checked
     other[3] = dataclasses.replace(other[3], signature=bytes(64))
     assert check is not None and not check.covers(other)
-    head = log.head()
-    with pytest.raises(InvalidSignature, match="submission 3 "):
-        log.append(other, signatures=check)
-    _unchanged(log, head.size, head.root)
+    _refused(log, other, check, InvalidSignature, "submission 3 ")
 
 
 def test_small_batches_and_unknown_keys_are_left_to_the_append(log: Log) -> None:
@@ -325,7 +326,4 @@ def test_small_batches_and_unknown_keys_are_left_to_the_append(log: Log) -> None
     stranger = note.Signer.generate("stranger")
     mixed = [submission(signer, i) for i in range(99)] + [submission(stranger)]
     assert log.check_signatures(mixed) is None
-    head = log.head()
-    with pytest.raises(UnknownKey):
-        log.append(mixed)
-    _unchanged(log, head.size, head.root)
+    _refused(log, mixed, None, UnknownKey, "not registered")

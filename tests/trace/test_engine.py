@@ -269,6 +269,16 @@ def test_two_engines_on_one_database_share_one_history(
 # --- large batches: signatures checked in the log's worker processes beside the rules ---
 
 
+def _assert_rebuilt_from_the_log(scene: Scene, store_url: str, log_signer: note.Signer) -> None:
+    live = scene.tracer.projections.dump()
+    scene.tracer.projections.clear()
+    rebuilt = open_tracer(store_url, log_signer)
+    try:
+        assert rebuilt.projections.dump() == live
+    finally:
+        rebuilt.close()
+
+
 def _commissions(scene: Scene, n: int) -> list[Submission]:
     return [
         scene.sign("catl", scene.event("catl", {"type": "commission", "item": scene.code()}))
@@ -287,13 +297,7 @@ def test_a_large_batch_is_checked_and_appended_whole(
     assert [r.seq for r in receipts] == list(range(size, size + 80))
     assert scene.tracer.log.entry(size + 1).body == batch[1].body
     scene.tracer.log.verify(workers=1)
-    live = scene.tracer.projections.dump()
-    scene.tracer.projections.clear()
-    rebuilt = open_tracer(store_url, log_signer)
-    try:
-        assert rebuilt.projections.dump() == live
-    finally:
-        rebuilt.close()
+    _assert_rebuilt_from_the_log(scene, store_url, log_signer)
 
 
 def test_a_large_batch_with_one_forged_signature_appends_nothing(scene: Scene) -> None:
@@ -337,13 +341,7 @@ def test_a_stream_of_batches_appends_each_with_the_ids_the_events_hash_to(
     expected = [event_id(parse_event(s.body)) for s in flat]
     assert [r.event_id for r in receipts] == expected
     assert [event_id_of(canonicalize(s.body)) for s in flat[:5]] == expected[:5]
-    live = scene.tracer.projections.dump()
-    scene.tracer.projections.clear()
-    rebuilt = open_tracer(store_url, log_signer)
-    try:
-        assert rebuilt.projections.dump() == live
-    finally:
-        rebuilt.close()
+    _assert_rebuilt_from_the_log(scene, store_url, log_signer)
 
 
 def test_a_refused_batch_ends_the_stream_and_later_batches_are_not_appended(
