@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, Engine, Float, Table, create_engine, delete, event, select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel
 
 from schemas.actors import Actor, Role
@@ -142,9 +144,30 @@ class _TableWrite:
         for i, process in self.processors:
             columns[i] = list(map(process, columns[i]))
         if self.arrays:
-            conn.exec_driver_sql(self.sql, tuple(list(column) for column in columns))
+            # Straight to psycopg: inside the pipeline Projections.write opens, the
+            # statement is sent without waiting for the one before it to finish.
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            driver.execute(self.sql, tuple(list(column) for column in columns))
         else:
             conn.exec_driver_sql(self.sql, list(zip(*columns, strict=True)))
+
+
+@contextmanager
+def _pipeline(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, a libpq pipeline: a batch's statements go out back to back and their
+    results are read at the end (errors surface there, before the commit)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        with driver.pipeline():
+            yield
+    except dbapi.Error as exc:  # the error SQLAlchemy would have raised for the statement
+        raise DBAPIError.instance(None, None, exc, dbapi.Error) from exc
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -380,7 +403,7 @@ class Projections:
             )
             link_rows += [(e.seq, item, e.event_id, prev) for item, prev in e.prev.items()]
         w = self._writes
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, _pipeline(conn):
             w.actors.run(conn, list(actor_rows.values()))
             w.items.run(conn, [_item_values(i, changed_at) for i, changed_at in items])
             w.handovers.run(conn, [_handover_values(h, changed_at) for h, changed_at in handovers])

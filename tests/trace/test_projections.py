@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, delete, insert
+from sqlalchemy.exc import IntegrityError
 
 from schemas.actors import Actor, Role
 from trace.projections import (
@@ -139,3 +140,19 @@ def test_stored_values_are_those_sqlalchemy_stores(store_url: str, tmp_path: Pat
 
 def _raw(conn: Connection, table: str) -> list[tuple[object, ...]]:
     return [tuple(row) for row in conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY id")]
+
+
+def test_a_batch_that_breaks_a_constraint_writes_nothing(projections: Projections) -> None:
+    def event(seq: int, region: str | None) -> ProjectedEvent:
+        return ProjectedEvent(seq=seq, event_id=f"{EVENT_ID}{seq}", type="commission",
+                              actor="catl", region=region, event_time=T0, recorded_at=T0,  # type: ignore[arg-type]
+                              idempotency_key=f"k-{seq}", late_working_days=None, body={},
+                              prev={"x": None})  # fmt: skip
+
+    projections.write(seq=2, items=[(_item(1), 1)], events=[event(1, "350000")])
+    before = projections.dump()
+    # An event without a region breaks a NOT NULL column (on PostgreSQL, found when the
+    # pipeline's results are read, after the item row went out): the whole batch is undone.
+    with pytest.raises(IntegrityError):
+        projections.write(seq=4, items=[(_item(2), 3)], events=[event(3, None)])
+    assert projections.dump() == before and projections.seq() == 2
