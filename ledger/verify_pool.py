@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
@@ -93,6 +93,15 @@ def _shared_pool() -> ProcessPoolExecutor:
         return _pool
 
 
+def _discard_pool(pool: ProcessPoolExecutor) -> None:
+    """Forget a pool whose worker died (killed, out of memory): the next check starts another."""
+    global _pool
+    with _pool_lock:
+        if _pool is pool and _pool_pid == os.getpid():
+            pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
+
+
 @atexit.register
 def _shutdown() -> None:
     if _pool is not None and _pool_pid == os.getpid():
@@ -143,10 +152,11 @@ class SignatureCheck:
         global _issued
         self._submissions = list(submissions)
         self._ids = {id(s) for s in submissions}
-        pool = _shared_pool()
+        pool = self._pool = _shared_pool()
         self._number = _issued
         _issued += len(items)
-        self._futures: list[Future[tuple[int | None, list[Any]]]] = []
+        self._chunks: list[list[tuple[bytes, str, bytes, bytes]]] = []
+        self._futures: list[Future[tuple[int | None, list[Any]]] | None] = []
         for lo in range(0, len(items), _TASK):
             chunk = [
                 (raw_key, s.kind, body, s.signature)
@@ -154,7 +164,13 @@ class SignatureCheck:
                     submissions[lo : lo + _TASK], items[lo : lo + _TASK], strict=True
                 )
             ]
-            self._futures.append(pool.submit(verify_chunk, chunk, derive, self._number + lo))
+            self._chunks.append(chunk)
+            try:
+                future = pool.submit(verify_chunk, chunk, derive, self._number + lo)
+            except BrokenExecutor:
+                _discard_pool(pool)
+                future = None  # checked here, in result()
+            self._futures.append(future)
 
     def covers(self, submissions: Sequence[Submission]) -> bool:
         """Whether every one of ``submissions`` (the same objects) is being checked here."""
@@ -167,7 +183,12 @@ class SignatureCheck:
         submissions before it.
         """
         future = self._futures[index // _TASK]
-        if future.done() and not future.cancelled() and future.exception() is None:
+        if (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and future.exception() is None
+        ):
             values = future.result()[1]
             offset = index % _TASK
             if offset < len(values) and values[offset] is not None:
@@ -179,7 +200,7 @@ class SignatureCheck:
     def result(self) -> None:
         """Wait for the checks; raise :class:`InvalidSignature` naming the first that failed."""
         for chunk, future in enumerate(self._futures):
-            bad = future.result()[0]
+            bad = self._checked(chunk, future)
             if bad is not None:
                 at = chunk * _TASK + bad
                 s = self._submissions[at]
@@ -187,7 +208,20 @@ class SignatureCheck:
                     f"submission {at} ({s.kind}): the signature by {s.key_id!r} does not verify"
                 )
 
+    def _checked(
+        self, chunk: int, future: Future[tuple[int | None, list[Any]]] | None
+    ) -> int | None:
+        """The chunk's first bad offset; checked here if its worker died (and a new one is
+        started for the next batch)."""
+        if future is not None:
+            try:
+                return future.result()[0]
+            except BrokenExecutor:
+                _discard_pool(self._pool)
+        return verify_chunk(self._chunks[chunk])[0]
+
     def cancel(self) -> None:
         """Drop the checks not started yet (the batch was refused for another reason)."""
         for future in self._futures:
-            future.cancel()
+            if future is not None:
+                future.cancel()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import itertools
+import time
 
 import pytest
 
-from ledger import checkpoint, merkle, note
+from ledger import checkpoint, merkle, note, verify_pool
 from ledger.canonical import canonicalize
 from ledger.entry import GENESIS_PREV, Entry, Submission, encode_entry, sign_submission
 from ledger.errors import (
@@ -327,3 +328,23 @@ def test_small_batches_and_unknown_keys_are_left_to_the_append(log: Log) -> None
     mixed = [submission(signer, i) for i in range(99)] + [submission(stranger)]
     assert log.check_signatures(mixed) is None
     _refused(log, mixed, None, UnknownKey, "not registered")
+
+
+def test_a_dead_signature_worker_costs_time_not_a_check(log: Log) -> None:
+    signer = registered_signer(log)
+    first = [submission(signer, i) for i in range(100)]
+    log.append(first, signatures=log.check_signatures(first))  # the worker is up
+    pool = verify_pool._shared_pool()
+    for process in list(pool._processes.values()):  # as the OOM killer would
+        process.kill()
+    deadline = time.monotonic() + 10
+    while not pool._broken and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert pool._broken
+    forged = [submission(signer, i) for i in range(100)]
+    forged[80] = dataclasses.replace(forged[80], signature=bytes(64))
+    _refused(log, forged, log.check_signatures(forged), InvalidSignature, "submission 80 ")
+    batch = [submission(signer, i) for i in range(100)]
+    check = log.check_signatures(batch)
+    assert verify_pool._shared_pool() is not pool  # a new worker takes the next batch
+    assert check is not None and len(log.append(batch, signatures=check)) == 100
