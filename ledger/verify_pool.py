@@ -8,16 +8,20 @@ to :meth:`ledger.log.Log.append`, which waits for it before the batch is committ
 Threads cannot do this: a thread releases the GIL inside each verification, but waits
 for it again before the next one while the caller's Python code holds it (up to the
 interpreter's 5 ms switch interval), so one busy caller starves it. Worker processes
-have their own interpreters. They are forked once per process, as the log's replay
-forks its workers (a fork server or spawn would re-import the caller's main module,
-which scripts without a ``__main__`` guard cannot survive), and kept for its life;
-they run nothing but :func:`verify_chunk`.
+have their own interpreters. They are spawned (a fresh interpreter) once per process
+and kept for its life; they run nothing but :func:`verify_chunk`. A fork would hand
+each worker a copy of every file descriptor the caller has open at that moment -- a
+server's sockets, a browser driver's pipes -- and keep them open for as long as the
+worker lives; a fork server cannot be used again from a forked child. As with any
+spawned worker, a script that checks signatures in bulk needs the usual
+``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
 
 import atexit
 import multiprocessing
+import multiprocessing.util
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -82,15 +86,29 @@ def verify_chunk(
 
 
 def _shared_pool() -> ProcessPoolExecutor:
-    """This process's worker pool, started on first use (a forked child starts its own)."""
+    """This process's worker pool, started on first use (a child process starts its own)."""
     global _pool, _pool_pid, _overtaken
     with _pool_lock:
         if _pool is None or _pool_pid != os.getpid():
-            context = multiprocessing.get_context("fork")
-            _overtaken = context.RawValue("q", -1)  # before the fork: the workers share it
-            _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=context)
+            context = multiprocessing.get_context("spawn")
+            _overtaken = context.RawValue("q", -1)  # shared memory, handed to each worker
+            _pool = ProcessPoolExecutor(
+                max_workers=WORKERS,
+                mp_context=context,
+                initializer=_share_progress,
+                initargs=(_overtaken,),
+            )
             _pool_pid = os.getpid()
+            # A multiprocessing child skips atexit and waits for its own children as it
+            # ends: stop the workers first, or it would wait for them forever.
+            multiprocessing.util.Finalize(None, _shutdown, exitpriority=100)
         return _pool
+
+
+def _share_progress(overtaken: Any) -> None:
+    """In a new worker: where the caller has overtaken the workers (see ``_issued``)."""
+    global _overtaken
+    _overtaken = overtaken
 
 
 def _discard_pool(pool: ProcessPoolExecutor) -> None:

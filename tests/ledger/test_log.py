@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import itertools
+import multiprocessing
 import time
 
 import pytest
@@ -348,3 +349,24 @@ def test_a_dead_signature_worker_costs_time_not_a_check(log: Log) -> None:
     check = log.check_signatures(batch)
     assert verify_pool._shared_pool() is not pool  # a new worker takes the next batch
     assert check is not None and len(log.append(batch, signatures=check)) == 100
+
+
+def _check_in_a_child(key_bytes: bytes, batch: list[Submission]) -> None:
+    items = [(canonicalize(s.body), key_bytes) for s in batch]
+    SignatureCheck(batch, items).result()
+
+
+def test_a_child_process_that_checked_signatures_ends() -> None:
+    signer = note.Signer.generate("maker")
+    batch = [submission(signer, i) for i in range(100)]
+    context = multiprocessing.get_context("fork")
+    child = context.Process(
+        target=_check_in_a_child, args=(signer.verifier.public_key_bytes, batch)
+    )
+    child.start()
+    child.join(timeout=30)
+    try:
+        assert child.exitcode == 0  # None: it hung, waiting for its signature worker
+    finally:
+        if child.exitcode is None:
+            child.kill()
