@@ -51,10 +51,20 @@ def _year(moment: datetime) -> int:
 
 
 def _same_day_later(moment: datetime, delta: timedelta) -> datetime:
-    """``moment + delta``, kept on the same (CST) calendar day."""
+    """``moment + delta``, kept on the same (CST) calendar day, and never before ``moment``.
+
+    Steps land at fractions of a second, so a moment can lie past 23:59:59 itself; the
+    day's last second would then come before it (the custody rules refuse that).
+
+    >>> late = datetime(2023, 12, 27, 23, 59, 59, 458000, tzinfo=CST)
+    >>> _same_day_later(late, _STEP) == late
+    True
+    >>> _same_day_later(late.replace(second=30), _STEP).isoformat()
+    '2023-12-27T23:59:59+08:00'
+    """
     local = moment.astimezone(CST)
     last = local.replace(hour=23, minute=59, second=59, microsecond=0)
-    return min(local + delta, last)
+    return min(local + delta, max(local, last))
 
 
 @dataclass(slots=True)
