@@ -293,7 +293,10 @@ class Log:
         if not submissions:
             return []
         checked = [self._check_shape(s) for s in submissions]
-        pending = signatures if signatures is not None and signatures.covers(submissions) else None
+        covered = signatures is not None and signatures.covers(
+            submissions, [c.canonical_body for c in checked]
+        )
+        pending = signatures if covered else None
         if not signatures_checked and pending is None:
             self._verify_signatures(checked)
         recorded_at = format_time(self._clock())

@@ -148,7 +148,8 @@ class SignatureCheck:
     >>> def items(subs):
     ...     return [(canonicalize(s.body), signer.verifier.public_key_bytes) for s in subs]
     >>> check = SignatureCheck(batch, items(batch), derive=len)
-    >>> check.covers(batch[1:]), check.result(), [check.derived(i) for i in range(3)]
+    >>> bodies = [canonicalize(s.body) for s in batch]
+    >>> check.covers(batch[1:], bodies[1:]), check.result(), [check.derived(i) for i in range(3)]
     (True, None, [7, 7, 7])
     >>> forged = batch[:2] + [sign_submission("event.x", {"n": 9}, key_id="k",
     ...                                       key=note.Signer.generate("x").private_key)]
@@ -169,7 +170,7 @@ class SignatureCheck:
             raise ValueError("one (canonical body, public key) pair per submission")
         global _issued
         self._submissions = list(submissions)
-        self._ids = {id(s) for s in submissions}
+        self._bodies = {id(s): body for s, (body, _) in zip(submissions, items, strict=True)}
         pool = self._pool = _shared_pool()
         self._number = _issued
         _issued += len(items)
@@ -190,9 +191,12 @@ class SignatureCheck:
                 future = None  # checked here, in result()
             self._futures.append(future)
 
-    def covers(self, submissions: Sequence[Submission]) -> bool:
-        """Whether every one of ``submissions`` (the same objects) is being checked here."""
-        return all(id(s) in self._ids for s in submissions)
+    def covers(self, submissions: Sequence[Submission], bodies: Sequence[bytes]) -> bool:
+        """Whether every one of ``submissions`` (the same objects) is being checked here,
+        over the canonical ``bodies`` that are to be stored (a body changed since does not)."""
+        return all(
+            self._bodies.get(id(s)) == body for s, body in zip(submissions, bodies, strict=True)
+        )
 
     def derived(self, index: int) -> Any:
         """What ``derive`` made of submission ``index`` if its chunk is back; else None.

@@ -318,8 +318,17 @@ def test_a_check_of_other_submissions_is_not_trusted(log: Log) -> None:
     check = log.check_signatures(checked)
     other = [dataclasses.replace(s) for s in checked]  # equal, but not the objects checked
     other[3] = dataclasses.replace(other[3], signature=bytes(64))
-    assert check is not None and not check.covers(other)
+    assert check is not None and not check.covers(other, [canonicalize(s.body) for s in other])
     _refused(log, other, check, InvalidSignature, "submission 3 ")
+
+
+def test_a_body_changed_after_its_check_is_checked_again(log: Log) -> None:
+    signer = registered_signer(log)
+    batch = [Submission(s.kind, s.body, s.key_id, s.signature)  # no cached canonical bytes
+             for s in (submission(signer, i) for i in range(100))]  # fmt: skip
+    check = log.check_signatures(batch)
+    batch[42].body["mass_kg"] = 1  # after the check, before the append
+    _refused(log, batch, check, InvalidSignature, "submission 42 ")
 
 
 def test_small_batches_and_unknown_keys_are_left_to_the_append(log: Log) -> None:
