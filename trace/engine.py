@@ -389,28 +389,36 @@ class Tracer:
         return self._submit(submissions, self._start_checks(submissions))
 
     def submit_stream(
-        self, batches: Iterable[Sequence[Submission]]
+        self,
+        batches: Iterable[Sequence[Submission]],
+        *,
+        before: Callable[[Sequence[Submission]], None] | None = None,
     ) -> Iterator[list[EventReceipt]]:
         """:meth:`submit` each batch in turn, yielding its receipts.
 
         While one batch is ruled on and stored here, the next one's signatures are checked
         and its event ids computed in the log's worker processes, so both cores work for a
-        stream of batches (an import, a simulation). A refused batch raises as
-        :meth:`submit` does; the batches after it are not submitted.
+        stream of batches (an import, a simulation). ``before`` is called with each batch
+        just before it is submitted (a simulated clock sets its time there). A refused
+        batch raises as :meth:`submit` does; the batches after it are not submitted.
         """
         ahead: deque[tuple[Sequence[Submission], SignatureCheck | None]] = deque()
         for batch in batches:
             ahead.append((batch, self._start_checks(batch)))
             if len(ahead) > _STREAM_AHEAD:
-                yield self._submit_first(ahead)
+                yield self._submit_first(ahead, before)
         while ahead:
-            yield self._submit_first(ahead)
+            yield self._submit_first(ahead, before)
 
     def _submit_first(
-        self, ahead: deque[tuple[Sequence[Submission], SignatureCheck | None]]
+        self,
+        ahead: deque[tuple[Sequence[Submission], SignatureCheck | None]],
+        before: Callable[[Sequence[Submission]], None] | None,
     ) -> list[EventReceipt]:
         batch, checks = ahead.popleft()
         try:
+            if before is not None:
+                before(batch)
             return self._submit(batch, checks)
         except BaseException:
             for _, later in ahead:

@@ -40,10 +40,12 @@ import os
 import queue
 import random
 import traceback
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from ledger.entry import Submission
 from schemas.actors import Role
 from trace.engine import Tracer
 from trace.simulate_config import DEFAULT_RECOVERY, INJECTED_KINDS, AnomalyKind, SimConfig
@@ -65,6 +67,7 @@ from trace.simulate_world import (
     SimClock,
     SimProgress,
     SimulationError,
+    Upload,
     actor_code,
     open_simulation_tracer,
     register_cast,
@@ -241,7 +244,10 @@ def _run_in_worker(fleet: Fleet, emitter: Emitter) -> GroundTruth:
 
     process = context.Process(target=child, name="suyuan-simulator", daemon=True)
     process.start()
-    try:
+    sent: deque[Upload] = deque()  # uploads handed to the tracer, not yet submitted
+    truth: list[GroundTruth] = []
+
+    def uploads() -> Iterator[Sequence[Submission]]:
         while True:
             try:
                 kind, payload = channel.get(timeout=5)
@@ -252,12 +258,22 @@ def _run_in_worker(fleet: Fleet, emitter: Emitter) -> GroundTruth:
                     ) from None
                 continue
             if kind == "upload":
-                emitter.deliver(payload)
+                sent.append(payload)
+                yield payload.submissions
             elif kind == "done":
-                truth: GroundTruth = payload
-                return truth
+                truth.append(payload)
+                return
             else:
                 raise SimulationError(f"the simulator's worker failed:\n{payload}")
+
+    def on_the_clock(_: Sequence[Submission]) -> None:
+        emitter.clock.advance_to(sent[0].at)  # the upload about to be submitted
+
+    try:
+        # Streamed: the tracer checks the next uploads' signatures while it rules on one.
+        for receipts in emitter.tracer.submit_stream(uploads(), before=on_the_clock):
+            emitter.delivered(sent.popleft(), receipts)
+        return truth[0]
     finally:
         if process.is_alive():
             process.terminate()

@@ -48,7 +48,7 @@ from trace.deadlines import (
     lateness,
     working_days_between,
 )
-from trace.engine import Tracer
+from trace.engine import EventReceipt, Tracer
 from trace.errors import TraceError
 from trace.projections import Projections
 from trace.simulate_truth import LateReport
@@ -411,7 +411,10 @@ class Emitter:
     def deliver(self, upload: Upload) -> None:
         """Submit an upload through the tracer, its clock at the upload's time."""
         self.clock.advance_to(upload.at)
-        receipts = self.tracer.submit(upload.submissions)
+        self.delivered(upload, self.tracer.submit(upload.submissions))
+
+    def delivered(self, upload: Upload, receipts: Sequence[EventReceipt]) -> None:
+        """Check the receipts of a submitted upload against the simulator's ids; report."""
         for eid, receipt in zip(upload.event_ids, receipts, strict=True):
             if receipt.event_id != eid:
                 raise SimulationError(

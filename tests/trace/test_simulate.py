@@ -313,10 +313,12 @@ def test_an_engine_refusal_stops_the_worker(
 ) -> None:
     tracer = open_simulation_tracer(str(tmp_path / "refused.db"), clock=SimClock())
 
-    def refuse(submissions: Any) -> Any:
+    def refuse(batches: Any, **_: Any) -> Any:
+        next(iter(batches))  # the first upload arrives, and the engine refuses it
         raise SimulationError("refused")
+        yield  # a generator, as submit_stream is
 
-    monkeypatch.setattr(tracer, "submit", refuse)
+    monkeypatch.setattr(tracer, "submit_stream", refuse)
     with pytest.raises(SimulationError, match="refused"):
         simulate(tracer, SimConfig.small(total_packs=10), worker=True)
     tracer.close()
