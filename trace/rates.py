@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 from sqlalchemy import Engine
 
 from trace.engine import Tracer
@@ -276,6 +275,8 @@ def bench_rates(source: Tracer | Projections) -> dict[str, float]:
     >>> tracer.close()
     >>> folder.cleanup()
     """
+    import duckdb
+
     from trace.oracle import duckdb_rates, sql_rates  # the oracle never imports the engine
 
     clock = time.perf_counter

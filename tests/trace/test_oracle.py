@@ -8,6 +8,7 @@ back what the simulator counted: exactly where the truth is exact.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -23,7 +24,7 @@ from tests.trace.test_rates import build_edge_world
 from trace.engine import Tracer
 from trace.evidence import Period
 from trace.oracle import Figure, Key, duckdb_rates, key, sql_rates
-from trace.rates import RateReport, compute_rates, pack_recycled_content
+from trace.rates import RateReport, bench_rates, compute_rates, pack_recycled_content
 from trace.simulate import GroundTruth, SimClock, SimConfig, open_simulation_tracer, simulate
 
 RELATIVE = 1e-9
@@ -155,6 +156,20 @@ def test_oracle_accepts_a_path_and_refuses_a_bad_query(tmp_path: Path) -> None:
         duckdb_rates(
             str(tmp_path / "empty.db"), year=2024, between=(date(2024, 1, 1), date(2024, 2, 1))
         )
+
+
+def test_a_duckdb_peer_out_of_memory_keeps_the_other_timings(
+    world: tuple[Tracer, GroundTruth], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At a million packs the DuckDB copy outgrew its memory limit; the bench keeps the
+    engine's and SQL's figures, says why DuckDB has none and leaves the limit as it was."""
+    tracer, _ = world
+    monkeypatch.setattr("trace.oracle._DUCK_MEMORY", "1MB")  # a real DuckDB, a tiny limit
+    with pytest.warns(RuntimeWarning, match="DuckDB oracle failed: Out of Memory"):
+        timings = bench_rates(tracer)
+    assert timings["figures"] == timings["oracle_figures"] > 0
+    assert timings["engine_s"] > 0 and timings["sql_s"] > 0
+    assert math.isnan(timings["duckdb_s"]) and math.isnan(timings["duckdb_figures"])
 
 
 def test_engine_recovers_the_ground_truth(world: tuple[Tracer, GroundTruth]) -> None:
