@@ -663,6 +663,20 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _storage_reads() -> tuple[int, int]:
+    """Bytes this process has had read from storage, and its major page faults (Linux)."""
+    import resource
+
+    with open("/proc/self/io") as io:
+        fields = dict(line.split(": ") for line in io.read().splitlines())
+    return int(fields["read_bytes"]), resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+
+
+def _step_done(step: str, value: float) -> None:
+    """A step of a long measurement, printed as it ends: a run stopped later still shows it."""
+    print(f"    ({step}: {value:,.1f})", flush=True)
+
+
 def _trace_figures(url: str) -> dict[str, float]:
     """The trace figures of the world at ``url``, as a query process holds it: the graph
     rebuilt from the tables with its own world, no tracer."""
@@ -681,10 +695,12 @@ def _trace_figures(url: str) -> dict[str, float]:
     # a larger one) would otherwise be read from disk, and its build time would be I/O.
     _read_through(Path(url))
     gc.collect()
-    before = _rss()
+    before, reads = _rss(), _storage_reads()
     start = time.perf_counter()
     graph = LifecycleGraph.from_projections(projections)
     build_s = time.perf_counter() - start
+    build_reads = _storage_reads()
+    _step_done("graph build", build_s)
     graph_bytes = _rss() - before  # the graph and its world, and what the allocator keeps
     events = graph.seq
     packs = sorted(
@@ -698,6 +714,7 @@ def _trace_figures(url: str) -> dict[str, float]:
         lineage.downstream(graph, code)
         samples.append((time.perf_counter() - q) * 1e3)
     p50, p99 = _percentiles(samples)
+    _step_done("lineage queries, p99 ms", p99)
     del graph
     gc.unfreeze()
     gc.collect()
@@ -712,16 +729,24 @@ def _trace_figures(url: str) -> dict[str, float]:
         fresh.apply(accepted)
         applying += time.perf_counter() - q
         applied += 1
+    _step_done(f"applying {applied:,} events one by one", applying)
     del fresh, world
     gc.collect()
-    rates = bench_rates(projections)
+    rates_reads = _storage_reads()
+    rates = bench_rates(projections, done=_step_done)
+    rates_end = _storage_reads()
     projections.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"packs": float(len(packs)), "events": float(events), "build_s": build_s,
             "graph_bytes": float(graph_bytes), "peak_bytes": float(peak),
             "applied": float(applied), "apply_rate": applied / applying, "p50": p50, "p99": p99,
             "engine_s": rates["engine_s"], "sql_s": rates["sql_s"],
-            "duckdb_s": rates["duckdb_s"]}  # fmt: skip
+            "duckdb_s": rates["duckdb_s"], "db_bytes": float(Path(url).stat().st_size),
+            "build_read": float(build_reads[0] - reads[0]),
+            "build_faults": float(build_reads[1] - reads[1]),
+            "facts_s": rates["facts_s"], "rates_s": rates["rates_s"],
+            "rates_read": float(rates_end[0] - rates_reads[0]),
+            "rates_faults": float(rates_end[1] - rates_reads[1])}  # fmt: skip
 
 
 def bench_trace(full: bool) -> None:
@@ -755,6 +780,26 @@ def bench_trace(full: bool) -> None:
             "s",
             "rates in the engine",
             f["engine_s"],
+        )
+        # Storage reads show whether a step waited on the disk: the file was read into the
+        # page cache first, so a warm step reads (next to) nothing.
+        for step, key in (("graph build", "build"), ("engine rates", "rates")):
+            record(
+                "trace",
+                f"read from storage during the {step}, {label} "
+                f"({int(f[key + '_faults']):,} major page faults)",
+                f[key + "_read"] / 2**20,
+                "MiB",
+                "database file, MiB",
+                f["db_bytes"] / 2**20,
+            )
+        record(
+            "trace",
+            f"engine rates, of which the pass over the events, {label}",
+            f["facts_s"],
+            "s",
+            "computing the rates from its facts, s",
+            f["rates_s"],
         )
         per_pack = f["graph_bytes"] / f["packs"]
         record(

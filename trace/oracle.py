@@ -45,7 +45,11 @@ _TABLES: Final = {
     "trace_events": ("seq", "event_id", "type", "actor", "region", "event_time", "body_json"),
 }
 _DUCK_TYPES: Final = {"seq": "BIGINT"}
-_DUCK_MEMORY: Final = "2GB"
+# A quarter of the machine: the copy lives on disk, but its window and hash operators hold
+# their working sets in memory -- over 400 MB at 100,000 packs, and the rates of a million
+# packs need ten times that.
+_DUCK_MEMORY: Final = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 4 >> 20}MB"
+_CSV_LINE_DEFAULT: Final = 2_097_152  # DuckDB's read_csv max_line_size default, bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +355,7 @@ def _load(con: duckdb.DuckDBPyConnection, engine: Engine, folder: str) -> None:
     """Copy the tables the oracle reads into DuckDB, through CSV files."""
     for table, columns in _TABLES.items():
         path = os.path.join(folder, f"{table}.csv")
+        longest = 0  # characters of the longest row
         with engine.connect() as conn, open(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(columns)
@@ -358,17 +363,34 @@ def _load(con: duckdb.DuckDBPyConnection, engine: Engine, folder: str) -> None:
                 text(f"SELECT {', '.join(columns)} FROM {table}")
             )
             for row in rows:
-                writer.writerow(
-                    [
-                        _utc_text(v) if c == "event_time" else v
-                        for c, v in zip(columns, row, strict=True)
-                    ]
-                )
+                values = [
+                    _utc_text(v) if c == "event_time" else v
+                    for c, v in zip(columns, row, strict=True)
+                ]
+                longest = max(longest, sum(len(str(v)) for v in values))
+                writer.writerow(values)
         types = ", ".join(f"'{c}': '{_DUCK_TYPES.get(c, 'VARCHAR')}'" for c in columns)
         con.execute(
             f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', header = true, "
-            f"columns = {{{types}}}, quote = '\"', escape = '\"', max_line_size = 100000000)"
+            f"columns = {{{types}}}, quote = '\"', escape = '\"', "
+            f"max_line_size = {_line_limit(longest)})"
         )
+
+
+def _line_limit(longest: int) -> int:
+    """The CSV reader's line limit for rows of at most ``longest`` characters.
+
+    Up to four bytes a character and every quote doubled; never under DuckDB's default.
+    The reader's buffers are sixteen lines of this each, per thread: a limit far above the
+    data (100 MB once) made them 1.6 GB apiece, and the copy of a million packs ran out of
+    memory before its first query.
+
+    >>> _line_limit(30_000)
+    2097152
+    >>> _line_limit(1_000_000)
+    8001024
+    """
+    return max(_CSV_LINE_DEFAULT, 8 * longest + 1024)
 
 
 def duckdb_rates(

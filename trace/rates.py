@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,11 +256,14 @@ def pack_recycled_content(source: Source, code: str) -> dict[str, float | None]:
     return out
 
 
-def bench_rates(source: Tracer | Projections) -> dict[str, float]:
+def bench_rates(
+    source: Tracer | Projections, *, done: Callable[[str, float], None] | None = None
+) -> dict[str, float]:
     """Seconds to compute every rate: engine (facts, then rates), SQL oracle, DuckDB oracle.
 
     For ``scripts/bench``: the same data, the engine's one pass plus group-bys against the
-    SQL computation where the data is and against a DuckDB copy.
+    SQL computation where the data is and against a DuckDB copy. ``done(step, seconds)`` is
+    told of each step as it ends, so a long run shows its figures before the last one.
 
     Examples
     --------
@@ -280,20 +283,24 @@ def bench_rates(source: Tracer | Projections) -> dict[str, float]:
     from trace.oracle import duckdb_rates, sql_rates  # the oracle never imports the engine
 
     clock = time.perf_counter
+    tell = done if done is not None else (lambda step, seconds: None)
     start = clock()
     facts = facts_of(source)
     built = clock()
     report = compute_rates(facts)
     computed = clock()
+    tell("engine rates", computed - start)
     engine = (source.projections if isinstance(source, Tracer) else source).engine
     sql = sql_rates(engine)
     in_sql = clock()
+    tell("SQL oracle", in_sql - computed)
     try:
         duck: dict[Any, Any] | None = duckdb_rates(engine)
     except duckdb.Error as error:  # a failing peer does not take the engine's timings with it
         warnings.warn(f"the DuckDB oracle failed: {error}", RuntimeWarning, stacklevel=2)
         duck = None
     in_duck = clock()
+    tell("DuckDB oracle", in_duck - in_sql)
     return {
         "packs": float(len(facts.phys)),
         "lots": float(len(facts.lots)),

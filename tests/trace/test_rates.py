@@ -27,7 +27,7 @@ from tests.trace.conftest import open_tracer
 from trace.engine import Tracer
 from trace.evidence import Evidence, Period, Rate
 from trace.rates import RateReport, compute_rates, facts_of, pack_recycled_content
-from trace.rates_facts import RateFacts
+from trace.rates_facts import RateFacts, events_query
 from trace.rates_targets import targets_for
 
 CST = timezone(timedelta(hours=8))
@@ -438,6 +438,20 @@ def test_facts_followed_live_equal_facts_read_from_the_tables(tmp_path: Any) -> 
         )
     finally:
         tracer.close()
+
+
+def test_facts_are_read_in_one_pass_in_log_order_on_sqlite(
+    edge: tuple[Tracer, EdgeWorld],
+) -> None:
+    # Through the type index, SQLite would sort every fact row (bodies too) in a temporary
+    # B-tree: more than linear in the log, and spilled to disk at a million packs.
+    with edge[0].projections.engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        plan = [
+            row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {events_query('sqlite', 10**9)}")
+        ]
+    assert plan == ["SEARCH trace_events USING INTEGER PRIMARY KEY (rowid<?)"]
 
 
 def test_the_report_is_json(report: RateReport) -> None:
