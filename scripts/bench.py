@@ -20,10 +20,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -672,6 +673,21 @@ def _storage_reads() -> tuple[int, int]:
     return int(fields["read_bytes"]), resource.getrusage(resource.RUSAGE_SELF).ru_majflt
 
 
+_T = TypeVar("_T")
+
+
+def _paced(items: Iterable[_T], total: int, pace: list[float]) -> Iterator[_T]:
+    """``items`` unchanged; the seconds each tenth of ``total`` took are appended to ``pace``
+    (a cost that grows with the size already built shows as a rising pace)."""
+    tenth, mark = max(1, total // 10), time.perf_counter()
+    for count, item in enumerate(items, start=1):
+        yield item
+        if count % tenth == 0:
+            now = time.perf_counter()
+            pace.append(now - mark)
+            mark = now
+
+
 def _step_done(step: str, value: float) -> None:
     """A step of a long measurement, printed as it ends: a run stopped later still shows it."""
     print(f"    ({step}: {value:,.1f})", flush=True)
@@ -696,11 +712,20 @@ def _trace_figures(url: str) -> dict[str, float]:
     _read_through(Path(url))
     gc.collect()
     before, reads = _rss(), _storage_reads()
+    pace: list[float] = []  # seconds per tenth of the log
     start = time.perf_counter()
-    graph = LifecycleGraph.from_projections(projections)
+    # LifecycleGraph.from_projections, with a pace meter on the events it reads.
+    world = MemoryWorld()
+    world.actors.update(projections.load_actors())
+    replayed = _paced(stored_events(projections, world), projections.seq(), pace)
+    graph = LifecycleGraph.from_events(replayed, world)
     build_s = time.perf_counter() - start
     build_reads = _storage_reads()
+    del world
     _step_done("graph build", build_s)
+    tenth = max(1, projections.seq() // 10)
+    print("    (build pace, us per entry, each tenth of the log: "
+          + ", ".join(f"{1e6 * s / tenth:.0f}" for s in pace) + ")", flush=True)  # fmt: skip
     graph_bytes = _rss() - before  # the graph and its world, and what the allocator keeps
     events = graph.seq
     packs = sorted(
