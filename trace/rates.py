@@ -41,6 +41,7 @@ from trace.rates_recycling import pack_recovery, recovered_by_pack, recycler_rat
 __all__ = [
     "RateReport",
     "Source",
+    "bench_duckdb",
     "bench_rates",
     "compute_rates",
     "facts_of",
@@ -257,13 +258,17 @@ def pack_recycled_content(source: Source, code: str) -> dict[str, float | None]:
 
 
 def bench_rates(
-    source: Tracer | Projections, *, done: Callable[[str, float], None] | None = None
+    source: Tracer | Projections,
+    *,
+    done: Callable[[str, float], None] | None = None,
+    with_duckdb: bool = True,
 ) -> dict[str, float]:
     """Seconds to compute every rate: engine (facts, then rates), SQL oracle, DuckDB oracle.
 
     For ``scripts/bench``: the same data, the engine's one pass plus group-bys against the
-    SQL computation where the data is and against a DuckDB copy. ``done(step, seconds)`` is
-    told of each step as it ends, so a long run shows its figures before the last one.
+    SQL computation where the data is and against a DuckDB copy (unless ``with_duckdb`` is
+    false: :func:`bench_duckdb` times it on its own). ``done(step, seconds)`` is told of
+    each step as it ends, so a long run shows its figures before the last one.
 
     Examples
     --------
@@ -278,9 +283,7 @@ def bench_rates(
     >>> tracer.close()
     >>> folder.cleanup()
     """
-    import duckdb
-
-    from trace.oracle import duckdb_rates, sql_rates  # the oracle never imports the engine
+    from trace.oracle import sql_rates  # the oracle never imports the engine
 
     clock = time.perf_counter
     tell = done if done is not None else (lambda step, seconds: None)
@@ -294,22 +297,37 @@ def bench_rates(
     sql = sql_rates(engine)
     in_sql = clock()
     tell("SQL oracle", in_sql - computed)
-    try:
-        duck: dict[Any, Any] | None = duckdb_rates(engine)
-    except duckdb.Error as error:  # a failing peer does not take the engine's timings with it
-        warnings.warn(f"the DuckDB oracle failed: {error}", RuntimeWarning, stacklevel=2)
-        duck = None
-    in_duck = clock()
-    tell("DuckDB oracle", in_duck - in_sql)
+    duck_s, duck_figures = bench_duckdb(engine, done=tell) if with_duckdb else (math.nan, math.nan)
     return {
         "packs": float(len(facts.phys)),
         "lots": float(len(facts.lots)),
         "figures": float(len(report.rates) + len(report.totals)),
         "oracle_figures": float(len(sql)),
-        "duckdb_figures": float(len(duck)) if duck is not None else math.nan,
+        "duckdb_figures": duck_figures,
         "facts_s": built - start,
         "rates_s": computed - built,
         "engine_s": computed - start,
         "sql_s": in_sql - computed,
-        "duckdb_s": in_duck - in_sql if duck is not None else math.nan,
+        "duckdb_s": duck_s,
     }
+
+
+def bench_duckdb(
+    engine: Engine, *, done: Callable[[str, float], None] | None = None
+) -> tuple[float, float]:
+    """Seconds the DuckDB oracle takes for every rate (copy included), and its figure count;
+    both ``nan`` when it fails -- a failing peer does not take the engine's timings with it."""
+    import duckdb
+
+    from trace.oracle import duckdb_rates
+
+    start = time.perf_counter()
+    try:
+        duck = duckdb_rates(engine)
+    except duckdb.Error as error:
+        warnings.warn(f"the DuckDB oracle failed: {error}", RuntimeWarning, stacklevel=2)
+        return math.nan, math.nan
+    seconds = time.perf_counter() - start
+    if done is not None:
+        done("DuckDB oracle", seconds)
+    return seconds, float(len(duck))
