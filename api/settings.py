@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default=4096, ge=0, description="public passports kept ready per worker process"
     )
     workers: int = Field(default=1, ge=1, le=64, description="uvicorn worker processes")
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, description="how long an idle client connection stays open (uvicorn)"
+    )
 
     @model_validator(mode="after")
     def _no_default_secret_in_production(self) -> Settings:

@@ -37,6 +37,7 @@ def serve(
         http="httptools",
         # Workers import the whole service and replay the log before answering.
         timeout_worker_healthcheck=60,
+        timeout_keep_alive=settings.keep_alive_seconds,
     )
 
 

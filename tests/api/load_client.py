@@ -66,6 +66,7 @@ START_TIMEOUT_S = 240.0
 respawns workers that miss its 5 s health check while they import), so waiting is generous."""
 STOP_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 30.0
+KEEP_ALIVE_S = 300  # longer than any wait before a test's requests go
 POLL_S = 0.2
 READY_LINE = "Application startup complete."
 RATE_LIMIT = 10_000_000
@@ -92,6 +93,9 @@ def server_env(database_url: str, log_key_file: Path) -> dict[str, str]:
         "SUYUAN_DATABASE_URL": database_url,
         "SUYUAN_LOG_KEY_FILE": str(log_key_file),
         "SUYUAN_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
+        # Concurrency tests open every connection, then wait until all are open: on a busy
+        # machine longer than uvicorn's 5 s, which closed idle ones before the gun.
+        "SUYUAN_KEEP_ALIVE_SECONDS": str(KEEP_ALIVE_S),
     }
 
 
