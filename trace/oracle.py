@@ -355,7 +355,7 @@ def _load(con: duckdb.DuckDBPyConnection, engine: Engine, folder: str) -> None:
     """Copy the tables the oracle reads into DuckDB, through CSV files."""
     for table, columns in _TABLES.items():
         path = os.path.join(folder, f"{table}.csv")
-        longest = 0  # characters of the longest row
+        longest = 0  # characters of the longest line written
         with engine.connect() as conn, open(path, "w", newline="", encoding="utf-8") as out:
             writer = csv.writer(out)
             writer.writerow(columns)
@@ -367,8 +367,7 @@ def _load(con: duckdb.DuckDBPyConnection, engine: Engine, folder: str) -> None:
                     _utc_text(v) if c == "event_time" else v
                     for c, v in zip(columns, row, strict=True)
                 ]
-                longest = max(longest, sum(len(str(v)) for v in values))
-                writer.writerow(values)
+                longest = max(longest, writer.writerow(values))  # characters written
         types = ", ".join(f"'{c}': '{_DUCK_TYPES.get(c, 'VARCHAR')}'" for c in columns)
         con.execute(
             f"CREATE TABLE {table} AS SELECT * FROM read_csv('{path}', header = true, "
@@ -378,9 +377,9 @@ def _load(con: duckdb.DuckDBPyConnection, engine: Engine, folder: str) -> None:
 
 
 def _line_limit(longest: int) -> int:
-    """The CSV reader's line limit for rows of at most ``longest`` characters.
+    """The CSV reader's line limit for lines of at most ``longest`` characters (as written,
+    quotes doubled): up to four bytes a character, never under DuckDB's default.
 
-    Up to four bytes a character and every quote doubled; never under DuckDB's default.
     The reader's buffers are sixteen lines of this each, per thread: a limit far above the
     data (100 MB once) made them 1.6 GB apiece, and the copy of a million packs ran out of
     memory before its first query.
@@ -388,9 +387,9 @@ def _line_limit(longest: int) -> int:
     >>> _line_limit(30_000)
     2097152
     >>> _line_limit(1_000_000)
-    8001024
+    4001024
     """
-    return max(_CSV_LINE_DEFAULT, 8 * longest + 1024)
+    return max(_CSV_LINE_DEFAULT, 4 * longest + 1024)
 
 
 def duckdb_rates(
