@@ -677,14 +677,14 @@ _T = TypeVar("_T")
 
 
 def _paced(items: Iterable[_T], total: int, pace: list[float]) -> Iterator[_T]:
-    """``items`` unchanged; the seconds each tenth of ``total`` took are appended to ``pace``
-    (a cost that grows with the size already built shows as a rising pace)."""
+    """``items`` unchanged; the microseconds per item of each tenth of ``total`` are appended
+    to ``pace`` (a cost that grows with the size already built shows as a rising pace)."""
     tenth, mark = max(1, total // 10), time.perf_counter()
     for count, item in enumerate(items, start=1):
         yield item
         if count % tenth == 0:
             now = time.perf_counter()
-            pace.append(now - mark)
+            pace.append(1e6 * (now - mark) / tenth)
             mark = now
 
 
@@ -711,7 +711,7 @@ def _graph_figures(url: str) -> dict[str, float]:
     _read_through(Path(url))
     gc.collect()
     before, reads = _rss(), _storage_reads()
-    pace: list[float] = []  # seconds per tenth of the log
+    pace: list[float] = []  # microseconds per entry, each tenth of the log
     start = time.perf_counter()
     # LifecycleGraph.from_projections, with a pace meter on the events it reads.
     world = MemoryWorld()
@@ -722,9 +722,8 @@ def _graph_figures(url: str) -> dict[str, float]:
     build_reads = _storage_reads()
     del world
     _step_done("graph build", build_s)
-    tenth = max(1, projections.seq() // 10)
     print("    (build pace, us per entry, each tenth of the log: "
-          + ", ".join(f"{1e6 * s / tenth:.0f}" for s in pace) + ")", flush=True)  # fmt: skip
+          + ", ".join(f"{us:.0f}" for us in pace) + ")", flush=True)  # fmt: skip
     graph_bytes = _rss() - before  # the graph and its world, and what the allocator keeps
     events = graph.seq
     packs = sorted(
@@ -808,7 +807,8 @@ def bench_trace(full: bool) -> None:
         label = f"{int(f['packs']):,} packs"
         # The 1M targets are judged on a finished world only; an unfinished one is a prefix
         # of the simulated years, with fewer events per pack.
-        judged = packs == 1_000_000 and not how.startswith("unfinished")
+        whole = not how.startswith("unfinished")
+        judged = packs == 1_000_000 and whole
         record(
             "trace",
             f"simulator, {packs:,} packs ({events:,} events, {how})",
@@ -908,7 +908,7 @@ def bench_trace(full: bool) -> None:
             entries = f"{previous['events'] / 1e6:.2f}M -> {f['events'] / 1e6:.2f}M log entries"
             # Packs are the measure when both worlds are whole (the same events per pack);
             # a world stopped partway holds lives cut short, and only the log entries compare.
-            whole = not how.startswith("unfinished") and previous["whole"] > 0
+            both = whole and previous["whole"] > 0
             for key, name in (("build_s", "graph build"), ("engine_s", "rates")):
                 growth = f[key] / previous[key]
                 # One build per size is timed, so a 10% allowance covers timing noise;
@@ -918,12 +918,12 @@ def bench_trace(full: bool) -> None:
                     f"{name} growth, {span} ({entries})",
                     growth,
                     "x",
-                    "linear growth in packs" if whole else "linear growth in log entries",
-                    scale if whole else f["events"] / previous["events"],
-                    target="<= linear (+10% timing noise)" if whole else "",
-                    met=growth <= scale * 1.1 if whole else None,
+                    "linear growth in packs" if both else "linear growth in log entries",
+                    scale if both else f["events"] / previous["events"],
+                    target="<= linear (+10% timing noise)" if both else "",
+                    met=growth <= scale * 1.1 if both else None,
                 )
-        previous = {**f, "whole": 0.0 if how.startswith("unfinished") else 1.0}
+        previous = {**f, "whole": float(whole)}
 
 
 def _keys_of(tracer: object) -> list[tuple[str, str]]:
