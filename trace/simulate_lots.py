@@ -36,6 +36,7 @@ from trace.simulate_materials import (
     SCRAP_METALS,
     HeldLot,
     LotSpec,
+    MakerStock,
     dismantle_outputs,
     product_lots,
     reagents_kg,
@@ -113,7 +114,7 @@ class LotFlows:
         self.rng = random.Random(f"{config.seed}:lots")
         self.outbound: dict[str, list[_Made]] = {r.id: [] for r in self.recyclers}
         self.yard: dict[str, list[_Made]] = {p.id: [] for p in self.processors}
-        self.stock: dict[str, list[HeldLot]] = {m.id: [] for m in self.makers}
+        self.stock: dict[str, MakerStock] = {m.id: MakerStock() for m in self.makers}
 
     def start(self, first: datetime) -> None:
         """Schedule the first monthly shipment and smelt."""
@@ -277,7 +278,7 @@ class LotFlows:
     def _received(self, maker: SimActor, lots: list[_Made], when: datetime) -> None:
         for m in lots:
             ((element, kg),) = m.spec.content_kg.items()
-            self.stock[maker.id].append(HeldLot(m.id, element, kg / m.spec.mass_kg, m.spec.mass_kg))
+            self.stock[maker.id].add(HeldLot(m.id, element, kg / m.spec.mass_kg, m.spec.mass_kg))
 
     def smelt(self, when: datetime) -> None:
         """Each scrap processor melts what it holds, one lot_smelt per material."""
@@ -317,19 +318,15 @@ class LotFlows:
         """Recycled lots for a new pack (maybe none), recorded in the ground truth."""
         c = self.config
         stock, emitter = self.stock[maker.id], self.emitter
-        # Whether any lot is free is known at the first free one; the list is made only
-        # for the packs that take recycled material (makers' stocks grow with the fleet).
-        if not c.recycled_content or all(emitter.is_held(lot.id) for lot in stock):
+        if not c.recycled_content or not stock.any_free(emitter.is_held):
             return []
         if self.rng.random() >= c.recycled_pack_share:
             return []
-        held = [lot for lot in stock if not emitter.is_held(lot.id)]
         share = self.rng.uniform(*c.recycled_element_share)
-        taken, brought = take_recycled(pack.content_kg, held, share, tolerance=self.tolerance)
-        for lot in held:
-            if lot.consumed:
-                self.emitter.status[lot.id] = "consumed"
-        self.stock[maker.id] = [lot for lot in self.stock[maker.id] if not lot.consumed]
+        taken, brought, emptied = take_recycled(
+            pack.content_kg, stock, share, tolerance=self.tolerance, held_back=emitter.is_held
+        )
+        emitter.status.update(dict.fromkeys(emptied, "consumed"))
         if not taken:
             return []
         pack_kg = {e.value: pack.mass_of(e) for e in PRODUCTS if pack.mass_of(e) > 0}

@@ -16,7 +16,8 @@ the process liquor.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -32,6 +33,7 @@ __all__ = [
     "SCRAP_METALS",
     "HeldLot",
     "LotSpec",
+    "MakerStock",
     "black_mass",
     "dismantle_outputs",
     "product_lots",
@@ -187,23 +189,74 @@ class HeldLot:
     consumed: bool = False
 
 
-def take_recycled(
-    pack: Mapping[Element, float], held: Sequence[HeldLot], share: float, *, tolerance: float
-) -> tuple[dict[str, float], dict[Element, float]]:
-    """Take ``share`` of each of the pack's Li, Ni, Co and Mn from ``held`` lots, oldest first.
+class MakerStock:
+    """The refined lots a battery maker holds, per element in the order they arrived.
 
-    Returns the kg taken from each lot and the element kg those bring; the lots'
-    ``remaining_kg`` go down, and a lot left with at most ``tolerance`` of what it held is
-    ``consumed`` (as the rules decide). An element the maker holds no lot of is not taken.
+    A maker takes oldest first, so emptied lots leave from the front of each queue; one
+    emptied behind a lot still held back stays, marked ``consumed``, until the lots before
+    it are gone. Each take then costs the lots it touches, not the whole stock, which
+    grows with the fleet.
+    """
+
+    __slots__ = ("_least_fraction", "_lots")
+
+    def __init__(self) -> None:
+        self._lots: dict[Element, deque[HeldLot]] = {}
+        self._least_fraction: dict[Element, float] = {}
+
+    def add(self, lot: HeldLot) -> None:
+        """A lot the maker has accepted."""
+        self._lots.setdefault(lot.element, deque()).append(lot)
+        least = self._least_fraction.get(lot.element, math.inf)
+        self._least_fraction[lot.element] = min(least, lot.fraction)
+
+    def lots(self, element: Element) -> Iterable[HeldLot]:
+        """The lots of ``element`` not yet consumed, oldest first."""
+        return (lot for lot in self._lots.get(element, ()) if not lot.consumed)
+
+    def any_free(self, held_back: Callable[[str], bool]) -> bool:
+        """Whether some lot is left that is not ``held_back`` (its events not reported yet)."""
+        return any(not held_back(lot.id) for e in self._lots for lot in self.lots(e))
+
+    def least_fraction(self, element: Element) -> float:
+        """No lot of ``element`` the maker holds carries less of it per kg than this."""
+        return self._least_fraction.get(element, math.inf)
+
+    def drop_consumed(self) -> None:
+        """Forget the emptied lots at the front of each queue."""
+        for queue in self._lots.values():
+            while queue and queue[0].consumed:
+                queue.popleft()
+
+
+def take_recycled(
+    pack: Mapping[Element, float],
+    stock: MakerStock,
+    share: float,
+    *,
+    tolerance: float,
+    held_back: Callable[[str], bool] = lambda lot_id: False,
+) -> tuple[dict[str, float], dict[Element, float], list[str]]:
+    """Take ``share`` of each of the pack's Li, Ni, Co and Mn from ``stock``, oldest first.
+
+    Lots ``held_back`` (their events not reported yet) are passed over. Returns the kg taken
+    from each lot, the element kg those bring and the lots it emptied: a lot left with at
+    most ``tolerance`` of what it held is ``consumed`` (as the rules decide), and every
+    lot's ``remaining_kg`` follows what was taken. An element the maker holds no lot of
+    is not taken.
     """
     taken: dict[str, float] = {}
     brought: dict[Element, float] = {}
+    emptied: list[str] = []
     for element in PRODUCTS:
         need = pack.get(element, 0.0) * share
-        for lot in held:
-            if need <= 0:
+        least = stock.least_fraction(element)
+        for lot in stock.lots(element):
+            # A lot gives at most need / its fraction, rounded down to the gram: when even
+            # the leanest lot would give nothing, so would every lot after this one.
+            if need <= 0 or _floor_kg(need / least) <= 0:
                 break
-            if lot.element is not element or lot.consumed:
+            if held_back(lot.id):
                 continue
             kg = _floor_kg(min(lot.remaining_kg, need / lot.fraction))
             if kg <= 0:
@@ -212,6 +265,9 @@ def take_recycled(
             lot.consumed = left <= lot.remaining_kg * tolerance
             lot.remaining_kg = left
             taken[lot.id] = kg
+            if lot.consumed:
+                emptied.append(lot.id)
             brought[element] = brought.get(element, 0.0) + kg * lot.fraction
             need -= kg * lot.fraction
-    return taken, brought
+    stock.drop_consumed()
+    return taken, brought, emptied
