@@ -31,7 +31,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,7 +57,7 @@ from trace.errors import (
 from trace.projections import ProjectedEvent, Projections
 from trace.receipts import ReceiptIndex
 from trace.rules import check_event
-from trace.state import Effects, MemoryWorld
+from trace.state import Effects, HandoverState, ItemState, MemoryWorld
 
 __all__ = ["ACTOR_REGISTER", "Accepted", "EventReceipt", "Subscriber", "Tracer", "parse_event"]
 
@@ -104,6 +104,26 @@ class _Planned:
     body: dict[str, Any]  # event.body()
     event_id: str
     effects: Effects
+
+
+@dataclass(slots=True)
+class _Changes:
+    """What a batch of accepted events changed, as one projections write takes it: each
+    item's and handover's last state with its log position, and each item's state before
+    the batch (None for a new item)."""
+
+    items: dict[str, tuple[ItemState, int]] = field(default_factory=dict)
+    handovers: dict[str, tuple[HandoverState, int]] = field(default_factory=dict)
+    before: dict[str, ItemState | None] = field(default_factory=dict)
+
+    def apply(self, world: MemoryWorld, effects: Effects, seq: int) -> None:
+        """Apply ``effects`` (of the entry at ``seq``) to ``world`` and note them."""
+        for item_id in effects.items:
+            if item_id not in self.before:
+                self.before[item_id] = world.item(item_id)
+        world.apply(effects)
+        self.items.update({k: (v, seq) for k, v in effects.items.items()})
+        self.handovers.update({k: (v, seq) for k, v in effects.handovers.items()})
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -221,8 +241,7 @@ class Tracer:
         return head - start
 
     def _replay(self, entries: Sequence[Entry]) -> None:
-        items: dict[str, Any] = {}
-        handovers: dict[str, Any] = {}
+        changes = _Changes()
         actors: list[tuple[Actor, int]] = []
         events: list[ProjectedEvent] = []
         for entry in entries:
@@ -237,19 +256,18 @@ class Tracer:
                 body = event.body()
                 eid = compute_event_id(event, body=body)
                 effects = check_event(self.world, event, event_id=eid, tolerance=self.tolerance)
-                self.world.apply(effects)
-                items.update({k: (v, entry.seq) for k, v in effects.items.items()})
-                handovers.update({k: (v, entry.seq) for k, v in effects.handovers.items()})
+                changes.apply(self.world, effects, entry.seq)
                 recorded_at = _parse_time(entry.recorded_at)
                 events.append(self._projected(entry.seq, event, body, eid, recorded_at))
                 self._publish(Accepted(entry.seq, event, eid, recorded_at, effects))
         seq = entries[-1].seq + 1 if entries else self._seq
         self.projections.write(
             seq=seq,
-            items=items.values(),
-            handovers=handovers.values(),
+            items=changes.items.values(),
+            handovers=changes.handovers.values(),
             actors=actors,
             events=events,
+            before=changes.before,
         )
         self._seq = seq
 
@@ -463,19 +481,20 @@ class Tracer:
     def _project(
         self, planned: Sequence[_Planned], appended: Sequence[Any]
     ) -> list[ProjectedEvent]:
-        items: dict[str, Any] = {}
-        handovers: dict[str, Any] = {}
+        changes = _Changes()
         events: list[ProjectedEvent] = []
         for p, receipt in zip(planned, appended, strict=True):
-            self.world.apply(p.effects)
-            items.update({k: (v, receipt.seq) for k, v in p.effects.items.items()})
-            handovers.update({k: (v, receipt.seq) for k, v in p.effects.handovers.items()})
+            changes.apply(self.world, p.effects, receipt.seq)
             recorded_at = _parse_time(receipt.recorded_at)
             events.append(self._projected(receipt.seq, p.event, p.body, p.event_id, recorded_at))
             self._publish(Accepted(receipt.seq, p.event, p.event_id, recorded_at, p.effects))
         seq = appended[-1].seq + 1
         self.projections.write(
-            seq=seq, items=items.values(), handovers=handovers.values(), events=events
+            seq=seq,
+            items=changes.items.values(),
+            handovers=changes.handovers.values(),
+            events=events,
+            before=changes.before,
         )
         self._seq = seq
         return events
