@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from trace.simulate_world import Emitter
@@ -20,15 +20,15 @@ from trace.simulate_world import Emitter
 __all__ = ["Agenda", "Step"]
 
 
-@dataclass(order=True, slots=True)
+@dataclass(slots=True)
 class Step:
     """One scheduled step: when, what it is called, the items it touches, what it does."""
 
     when: datetime
     order: int
-    label: str = field(compare=False)
-    items: tuple[str, ...] = field(compare=False)
-    run: Callable[[datetime], None] = field(compare=False)
+    label: str
+    items: tuple[str, ...]
+    run: Callable[[datetime], None]
 
 
 class Agenda:
@@ -38,21 +38,24 @@ class Agenda:
         self.emitter = emitter
         self.start, self.end = span
         self.window = timedelta(days=upload_days)
-        self._steps: list[Step] = []
+        # (when, order, step): tuples compare in C, where a dataclass's generated ordering
+        # built two tuples per comparison; ``order`` is unique, so a step never compares.
+        self._steps: list[tuple[datetime, int, Step]] = []
         self._order = itertools.count()
 
     def schedule(
         self, when: datetime, label: str, items: tuple[str, ...], run: Callable[[datetime], None]
     ) -> None:
         """Run ``run(when)`` at ``when`` (later if an item waits on a held-back report)."""
-        heapq.heappush(self._steps, Step(when, next(self._order), label, items, run))
+        order = next(self._order)
+        heapq.heappush(self._steps, (when, order, Step(when, order, label, items, run)))
 
     def play(self) -> None:
         """Run every step due by the end of the simulation, then upload what is left."""
         emitter = self.emitter
         upload = self.start + self.window
         while True:
-            step_at = self._steps[0].when if self._steps else None
+            step_at = self._steps[0][0] if self._steps else None
             report_at = emitter.next_report()
             times = [t for t in (step_at, report_at) if t is not None]
             if not times or min(times) > self.end:
@@ -64,15 +67,15 @@ class Agenda:
             if report_at == now:  # a report goes before the steps of its moment
                 emitter.report_due(now)
                 continue
-            step = heapq.heappop(self._steps)
+            _, _, step = heapq.heappop(self._steps)
             held = emitter.held_until(step.items)
             if held is not None and held > step.when:
                 step.when, step.order = held, next(self._order)
-                heapq.heappush(self._steps, step)
+                heapq.heappush(self._steps, (step.when, step.order, step))
                 continue
             step.run(step.when)
         emitter.flush(self.end)
 
     def left(self) -> list[Step]:
         """The steps that fell after the end, in time order."""
-        return sorted(self._steps)
+        return [step for _, _, step in sorted(self._steps)]
