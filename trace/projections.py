@@ -175,7 +175,11 @@ class _ItemUpserts:
         self._engine, self._table, self._columns = engine, table, columns
         self._key, self._newer = key, newer
         indexed = {c.name for index in table.indexes for c in index.columns} - {key}
-        self._indexed = tuple(i for i, c in enumerate(columns) if c in indexed)
+        # Each indexed column holds the item field of its name (an enum by its value), so
+        # a change shows on the states themselves, before any row is built.
+        if unknown := indexed - set(ItemState.__dataclass_fields__):
+            raise TypeError(f"indexed item columns that are no item field: {sorted(unknown)}")
+        self._indexed = tuple((i, c) for i, c in enumerate(columns) if c in indexed)
         self._narrows = engine.dialect.name == "sqlite"
         self._every = self._build(None)
         self._by_change: dict[tuple[int, ...], _TableWrite] = {}
@@ -183,7 +187,7 @@ class _ItemUpserts:
     def _build(self, changed: tuple[int, ...] | None) -> _TableWrite:
         update = None
         if changed is not None:
-            skipped = {self._columns[i] for i in self._indexed if i not in changed}
+            skipped = {c for i, c in self._indexed if i not in changed}
             update = [c for c in self._columns if c not in skipped]
         return _TableWrite.build(
             self._engine,
@@ -197,17 +201,21 @@ class _ItemUpserts:
     def run(
         self,
         conn: Connection,
-        rows: Sequence[tuple[Any, ...]],
-        before: Sequence[tuple[Any, ...] | None],
+        items: Iterable[tuple[ItemState, int]],
+        before: Mapping[str, ItemState | None] | None,
     ) -> None:
-        """Write ``rows`` (one per item), each beside its row before the batch or None."""
-        if not self._narrows:
-            self._every.run(conn, rows)
+        """Write each item state with the log position that made it, beside, where known,
+        its state before the batch (see :meth:`Projections.write`)."""
+        if not self._narrows or before is None:
+            self._every.run(conn, [_item_values(item, seq) for item, seq in items])
             return
         groups: dict[tuple[int, ...] | None, list[tuple[Any, ...]]] = {}
-        for row, old in zip(rows, before, strict=True):
-            changed = None if old is None else tuple(i for i in self._indexed if row[i] != old[i])
-            groups.setdefault(changed, []).append(row)
+        for item, seq in items:
+            old = before.get(item.id)
+            changed = None
+            if old is not None:
+                changed = tuple(i for i, c in self._indexed if getattr(item, c) != getattr(old, c))
+            groups.setdefault(changed, []).append(_item_values(item, seq))
         for changed, group in groups.items():
             if changed is None:
                 self._every.run(conn, group)
@@ -472,15 +480,10 @@ class Projections:
                 )
             )
             link_rows += [(e.seq, item, e.event_id, prev) for item, prev in e.prev.items()]
-        item_rows, before_rows = [], []
-        for item, changed_at in items:
-            item_rows.append(_item_values(item, changed_at))
-            old = before.get(item.id) if before is not None else None
-            before_rows.append(None if old is None else _item_values(old, 0))
         w = self._writes
         with self.engine.begin() as conn, _pipeline(conn):
             w.actors.run(conn, list(actor_rows.values()))
-            w.items.run(conn, item_rows, before_rows)
+            w.items.run(conn, items, before)
             w.handovers.run(conn, [_handover_values(h, changed_at) for h, changed_at in handovers])
             w.events.run(conn, event_rows)
             w.links.run(conn, link_rows)
