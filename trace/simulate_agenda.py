@@ -25,7 +25,6 @@ class Step:
     """One scheduled step: when, what it is called, the items it touches, what it does."""
 
     when: datetime
-    order: int
     label: str
     items: tuple[str, ...]
     run: Callable[[datetime], None]
@@ -47,8 +46,7 @@ class Agenda:
         self, when: datetime, label: str, items: tuple[str, ...], run: Callable[[datetime], None]
     ) -> None:
         """Run ``run(when)`` at ``when`` (later if an item waits on a held-back report)."""
-        order = next(self._order)
-        heapq.heappush(self._steps, (when, order, Step(when, order, label, items, run)))
+        heapq.heappush(self._steps, (when, next(self._order), Step(when, label, items, run)))
 
     def play(self) -> None:
         """Run every step due by the end of the simulation, then upload what is left."""
@@ -70,8 +68,8 @@ class Agenda:
             _, _, step = heapq.heappop(self._steps)
             held = emitter.held_until(step.items)
             if held is not None and held > step.when:
-                step.when, step.order = held, next(self._order)
-                heapq.heappush(self._steps, (step.when, step.order, step))
+                step.when = held
+                heapq.heappush(self._steps, (held, next(self._order), step))
                 continue
             step.run(step.when)
         emitter.flush(self.end)
