@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -35,6 +36,7 @@ from trace.rates_steps import StepFacts
 __all__ = ["FACT_TYPES", "RateFacts", "bulk", "events_query"]
 
 logger = logging.getLogger(__name__)
+intern = sys.intern  # actors and provinces recur on every event: one string each
 
 FACT_TYPES: Final = (
     "accept",
@@ -102,6 +104,14 @@ class RateFacts(StepFacts):
         self._eid = ""  # id of the event being folded in
         self._ids: dict[int, str] = {}  # seq -> event id, for evidence
         self._ordered: list[Phys] = []
+        # One object per day (by ordinal, and by the date a +08:00 time spells): every
+        # battery's events share a few thousand, which the rates read without chasing a
+        # fresh int per event across the heap.
+        self._days: dict[int | str, int] = {}
+        # Likewise one object per distinct mass, energy and element vector: packs come in a
+        # few thousand specifications, and the rates sum these for every pack.
+        self._floats: dict[float, float] = {}
+        self._vectors: dict[Vec, Vec] = {}
         self._handlers: dict[str, Callable[[At, Mapping[str, Any]], None]] = {
             "commission": self._commission,
             "install": self._install,
@@ -217,15 +227,27 @@ class RateFacts(StepFacts):
         handler = self._handlers.get(kind)
         if handler is None:
             return
-        moment = datetime.fromisoformat(when) if isinstance(when, str) else when
-        day = moment.astimezone(CST).toordinal()
+        day = self._day_of(when)
         if self.first_day is None or day < self.first_day:
             self.first_day = day
         if self.last_day is None or day > self.last_day:
             self.last_day = day
         self.last_seq = max(self.last_seq, seq)
         self._eid = event_id
-        handler(At(seq, day, region, actor), data)
+        handler(At(seq, day, intern(region), intern(actor)), data)
+
+    def _day_of(self, when: datetime | str) -> int:
+        """The CST day ordinal of an event time: parsed once per calendar date for the
+        ``+08:00`` times events mostly carry, whose day is the date they spell."""
+        by_date = when[:10] if isinstance(when, str) and when.endswith("+08:00") else None
+        day = self._days.get(by_date) if by_date is not None else None
+        if day is None:
+            moment = datetime.fromisoformat(when) if isinstance(when, str) else when
+            found = moment.astimezone(CST).toordinal()
+            day = self._days.setdefault(found, found)
+            if by_date is not None:
+                self._days[by_date] = day
+        return day
 
     def ordered(self) -> list[Phys]:
         """Every physical battery, in order of its commissioned code (sorted once, then kept).
@@ -273,7 +295,16 @@ class RateFacts(StepFacts):
                 taken.append((lot_id, kg, got))
             phys.recycled = tuple(brought)
             phys.materials = tuple(taken)
-        self.phys[code] = phys
+        self.phys[code] = self._compact(phys)
+
+    def _compact(self, phys: Phys) -> Phys:
+        """``phys`` with its mass, energy and element kg as the shared objects of their values."""
+        floats = self._floats
+        phys.mass = floats.setdefault(phys.mass, phys.mass)
+        phys.energy = floats.setdefault(phys.energy, phys.energy)
+        if phys.content is not None:
+            phys.content = self._vectors.setdefault(phys.content, phys.content)
+        return phys
 
     def _install(self, at: At, data: Mapping[str, Any]) -> None:
         phys = self.phys.get(str(data["item"]))
@@ -282,8 +313,8 @@ class RateFacts(StepFacts):
 
     def _retire(self, at: At, data: Mapping[str, Any]) -> None:
         code = str(data["item"])
-        self.retired.add(code)
         phys = self.phys.get(code)
+        self.retired.add(code if phys is None else phys.code)
         if phys is not None and phys.retire is None:
             phys.retire = at
 
@@ -295,7 +326,8 @@ class RateFacts(StepFacts):
             phys.collect = at
             phys.collect_key = hash((self._eid, code))
             mass = data.get("mass_kg")
-            phys.collect_kg = None if mass is None else float(mass)
+            kg = None if mass is None else float(mass)
+            phys.collect_kg = None if kg is None else self._floats.setdefault(kg, kg)
         if self.role_of(at.actor) == "cascade_operator":
             self.intake.append((at.actor, root, code, at))
 
@@ -323,6 +355,7 @@ class RateFacts(StepFacts):
         fields = data["fields"]
         if "composition" in fields:
             phys.compose(fields["composition"])
+            self._compact(phys)
         if "mass_kg" in fields:
             # A mass correction fixes the event it names: the commission or the first collect.
             target = hash((str(data["corrects"]), code))

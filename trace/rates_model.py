@@ -9,6 +9,7 @@ Mass and composition stay as recorded, so a later correction applies to the whol
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta, timezone
 from itertools import repeat
@@ -120,7 +121,7 @@ class Phys:
 
     def compose(self, comp: Mapping[str, Any]) -> None:
         self.content = vec(comp.get("content_kg", {}))
-        self.chemistry = str(comp["chemistry"])
+        self.chemistry = sys.intern(str(comp["chemistry"]))  # a handful, shared
         self.energy = float(comp.get("energy_kwh") or 0.0)
 
     @property

@@ -135,7 +135,12 @@ class _Pages:
             page = self._made.get(key)
             if page is None:
                 rows = self.groups.get(key, [])
-                page = self._made[key] = Listing(self.q, rows, item=_CODE, seq=_SEQ, ordered=True)
+                # A recycling step may take several packs in; the events behind the other
+                # figures (commission, install, retire, collect, repurpose) name one item.
+                page = self._made[key] = Listing(
+                    self.q, rows, item=_CODE, seq=_SEQ, ordered=True,
+                    one_event_each=key[0] != "recycled",
+                )  # fmt: skip
             parts.append(page)
         return Listing.merge(self.q, parts)
 
@@ -305,38 +310,46 @@ def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
     [('Co', 0.0), ('Li', 0.0), ('Ni', 0.0), ('Pb', None)]
     """
     groups: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)
+    found: set[str] = set()
     for phys in facts.ordered():
-        if phys.kind != "pack" or phys.content is None:
+        if phys.kind != "pack":
             continue
-        if not (q.keeps_chemistry(phys.chemistry) and q.keeps_region(phys.c_at.region)):
+        found.add(phys.maker)
+        if phys.content is None:
             continue
-        label = q.label_of(phys.c_at.day)
+        c_at = phys.c_at
+        if not (q.keeps_chemistry(phys.chemistry) and q.keeps_region(c_at.region)):
+            continue
+        label = q.label_of(c_at.day)
         if label is not None:
             groups[phys.maker, label].append(phys)
             groups[NATIONAL, label].append(phys)
-    makers = (
-        [q.producer]
-        if q.producer is not None
-        else [*sorted({p.maker for p in facts.phys.values() if p.kind == "pack"}), NATIONAL]
-    )
+    makers = [q.producer] if q.producer is not None else [*sorted(found), NATIONAL]
     out: list[Rate] = []
+    columns = [ELEMENTS.index(element) for element in CONTENT_ELEMENTS]
     for producer in makers:
         for period in q.periods:
             packs = groups.get((producer, period.label), [])
-            page = Listing(q, packs, item=_PHYS_CODE, seq=_commission_seq, ordered=True)
+            page = Listing(
+                q, packs, item=_PHYS_CODE, seq=_commission_seq, ordered=True, one_event_each=True
+            )
             built = [p for p in packs if p.recycled is not None]
             held = column_sums(p.content or ZERO for p in packs)
-            for element in CONTENT_ELEMENTS:
-                i = ELEMENTS.index(element)
-                brought: dict[str, list[float]] = {}
-                for p in built:
-                    for lot, _, got in p.materials:
+            recycled = column_sums(p.recycled or ZERO for p in built)
+            # Per element, each lot's kg in these packs and the first pack (in item order)
+            # that brought some: one pass over the packs' materials for every element.
+            brought: list[dict[str, list[float]]] = [{} for _ in columns]
+            for p in built:
+                seq = p.c_at.seq
+                for lot, _, got in p.materials:
+                    for by_lot, i in zip(brought, columns, strict=True):
                         if got[i] > 0:
-                            row = brought.setdefault(lot, [0.0, p.c_at.seq])
+                            row = by_lot.get(lot) or by_lot.setdefault(lot, [0.0, seq])
                             row[0] += got[i]
-                num = sum((p.recycled[i] for p in built if p.recycled is not None), 0.0)
+            for element, i, lot_kg in zip(CONTENT_ELEMENTS, columns, brought, strict=True):
+                num = recycled[i]
                 value = num / held[i] if held[i] > 0 else None
-                lots = Listing(q, [(k, v[0], int(v[1])) for k, v in brought.items()],
+                lots = Listing(q, [(k, v[0], int(v[1])) for k, v in lot_kg.items()],
                                item=_CODE, seq=_SEQ)  # fmt: skip
                 out.append(
                     Rate.ratio(

@@ -154,7 +154,9 @@ class Listing(Generic[R]):
     """A page of a group's rows, by item id, and the group's full counts.
 
     A group's rows name distinct items. Rows already in item order (``ordered``) are
-    paged by slicing; others in one pass. :meth:`merge` pages the union of disjoint groups
+    paged by slicing; others in one pass. Rows that each stand on an event of their own
+    (``one_event_each``: events naming a single item, such as commissions) are not counted
+    again by event. :meth:`merge` pages the union of disjoint groups
     (a collection rate's three years) from their pages alone. :meth:`evidence` lists the
     page's items with the kg each contributes and the events they stand on; event ids are
     filled in afterwards, for a whole computation at once (:func:`attach_events`).
@@ -184,11 +186,12 @@ class Listing(Generic[R]):
         item: Callable[[R], str],
         seq: Callable[[R], int],
         ordered: bool = False,
+        one_event_each: bool = False,
     ) -> None:
         wanted = q.offset + q.limit
         self.item, self.seq, self.offset = item, seq, q.offset
         self.total = len(rows)
-        self.total_events = len(set(map(seq, rows)))
+        self.total_events = self.total if one_event_each else len(set(map(seq, rows)))
         self.rows = list(rows[:wanted]) if ordered else heapq.nsmallest(wanted, rows, key=item)
 
     @classmethod

@@ -427,6 +427,35 @@ def test_evidence_pages_with_full_counts(edge: tuple[Tracer, EdgeWorld]) -> None
     assert page.offset == 1 and page.items[0] > rate.evidence.items[0] and page.cut_items == 1
 
 
+def test_evidence_counts_the_events_behind_its_items() -> None:
+    # Two packs commissioned, retired and collected one event each, then recycled in one.
+    facts = RateFacts(role_of=lambda actor: "recycler" if actor == "rec" else "",
+                      resolve=lambda seqs: {s: f"e{s}" for s in seqs})  # fmt: skip
+    codes = [f"001PB1A00000{n:02d}E390000042" for n in (1, 2)]
+    days = iter(f"2024-0{m}-0{d}T10:00:00+08:00" for m in range(1, 10) for d in range(1, 10))
+    events: list[tuple[str, str, dict[str, Any]]] = [
+        *(("commission", "bm", {"item": c, "mass_kg": 300.0}) for c in codes),
+        *(("retire", "am", {"item": c, "reason": "worn"}) for c in codes),
+        *(("collect", "col", {"item": c, "mass_kg": 290.0}) for c in codes),
+        ("recycle", "rec", {"inputs": [{"item": c, "mass_kg": 290.0} for c in codes],
+                            "outputs": [lot("LOT-NFCB6HGGNV6JT", "steel_scrap", 100.0)]}),
+    ]  # fmt: skip
+    for seq, (kind, actor, data) in enumerate(events, start=1):
+        facts.add(seq, f"e{seq}", kind, actor, "350000", next(days), data)
+    report = compute_rates(facts, year=2024)
+    counts = {
+        figure: (ev.total_items, ev.total_events, len(ev.seqs))
+        for figure in ("placed", "retired", "collected", "recycled")
+        for ev in [report.total(figure, "count", producer="bm", period="2024").evidence]
+    }
+    assert counts == {
+        "placed": (2, 2, 2),
+        "retired": (2, 2, 2),
+        "collected": (2, 2, 2),
+        "recycled": (2, 1, 1),
+    }
+
+
 def test_facts_followed_live_equal_facts_read_from_the_tables(tmp_path: Any) -> None:
     tracer = open_tracer(str(tmp_path / "live.db"), note.Signer.generate("suyuan-log"))
     try:
