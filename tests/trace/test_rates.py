@@ -427,6 +427,25 @@ def test_evidence_pages_with_full_counts(edge: tuple[Tracer, EdgeWorld]) -> None
     assert page.offset == 1 and page.items[0] > rate.evidence.items[0] and page.cut_items == 1
 
 
+def test_days_are_china_standard_time_whatever_offset_an_event_carries() -> None:
+    facts = RateFacts(role_of=lambda actor: "", resolve=lambda seqs: {})
+    times = {
+        "2025-12-31T23:59:00+08:00": date(2025, 12, 31),
+        "2025-12-31T16:30:00+00:00": date(2026, 1, 1),  # 00:30 in Beijing
+        "2025-12-31T15:59:00+00:00": date(2025, 12, 31),
+        "2026-01-01T00:00:00+08:00": date(2026, 1, 1),
+        "2025-12-31T23:00:00-05:00": date(2026, 1, 1),
+    }
+    for seq, when in enumerate(times, start=1):
+        code = f"001PB1A00000{seq:02d}E390000042"
+        facts.add(seq, f"e{seq}", "commission", "bm", "350000", when, {"item": code})
+    days = [date.fromordinal(p.c_at.day) for p in facts.phys.values()]
+    assert days == list(times.values())
+    # The same wall-clock instant given as a datetime counts on the same day.
+    facts.add(9, "e9", "commission", "bm", "350000", at(2025, 12, 31, 23), {"item": "X" * 24})
+    assert date.fromordinal(facts.phys["X" * 24].c_at.day) == date(2025, 12, 31)
+
+
 def test_evidence_counts_the_events_behind_its_items() -> None:
     # Two packs commissioned, retired and collected one event each, then recycled in one.
     facts = RateFacts(role_of=lambda actor: "recycler" if actor == "rec" else "",
