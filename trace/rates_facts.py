@@ -153,7 +153,8 @@ class RateFacts(StepFacts):
             upto = conn.execute(text(_STATE)).scalar()
         upto = int(upto) if upto is not None else 0
         facts = cls(lambda actor: roles.get(actor, ""), _resolver(engine))
-        query = events_query(engine.dialect.name, upto)
+        intake = [actor for actor, role in roles.items() if role == "cascade_operator"]
+        query = events_query(engine.dialect.name, upto, accepted_by=intake)
         loads, add = json.loads, facts.add
         with engine.connect() as conn, bulk():
             # The driver's cursor, in batches: rows are plain tuples, read once. On
@@ -385,7 +386,7 @@ _ACTORS: Final = "SELECT id, role FROM trace_actors"
 _STATE: Final = "SELECT seq FROM trace_projection_state WHERE id = 1"
 _EVENTS: Final = (
     "SELECT seq, event_id, type, actor, region, body_json FROM {source} "
-    "WHERE type IN ({types}) AND seq < {upto} ORDER BY seq"
+    "WHERE {kinds} AND seq < {upto} ORDER BY seq"
 )
 # The fact types are most of the log. SQLite would otherwise take the type index: every row
 # fetched by rowid, then all of them, bodies and all, sorted again in a temporary B-tree --
@@ -394,16 +395,33 @@ _EVENTS: Final = (
 _SOURCE: Final = {"sqlite": "trace_events NOT INDEXED"}
 
 
-def events_query(dialect: str, upto: int) -> str:
+def events_query(dialect: str, upto: int, *, accepted_by: Iterable[str] | None = None) -> str:
     """The facts' one query: every event of a fact type before log position ``upto``, in order.
+
+    Only a cascade operator's acceptance is a fact (its intake), yet acceptances along the
+    supply chain are a third of the events of the fact types: ``accepted_by`` (the cascade
+    operators) leaves the others unread. ``None`` reads every acceptance.
 
     >>> events_query("sqlite", 10)[:40]
     'SELECT seq, event_id, type, actor, regio'
     >>> "NOT INDEXED" in events_query("postgresql", 10)
     False
+    >>> "type = 'accept' AND actor IN ('cas-01', 'o''brien')" in events_query(
+    ...     "sqlite", 10, accepted_by=["cas-01", "o'brien"])
+    True
     """
-    types = ", ".join(f"'{t}'" for t in FACT_TYPES)
-    return _EVENTS.format(source=_SOURCE.get(dialect, "trace_events"), types=types, upto=int(upto))
+    if accepted_by is None:
+        kinds = f"type IN ({_quoted(FACT_TYPES)})"
+    else:
+        others = _quoted(t for t in FACT_TYPES if t != "accept")
+        operators = _quoted(accepted_by) or "NULL"  # IN (NULL) keeps none
+        kinds = f"(type IN ({others}) OR (type = 'accept' AND actor IN ({operators})))"
+    return _EVENTS.format(source=_SOURCE.get(dialect, "trace_events"), kinds=kinds, upto=int(upto))
+
+
+def _quoted(values: Iterable[str]) -> str:
+    """SQL string literals, comma-separated."""
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
 
 
 def _resolver(engine: Engine) -> Callable[[Sequence[int]], dict[int, str]]:

@@ -128,6 +128,7 @@ class _Pages:
     def __init__(self, facts: RateFacts, q: Query, groups: Groups) -> None:
         self.facts, self.q, self.groups = facts, q, groups
         self._made: dict[Key, Listing[Row]] = {}
+        self._sums: dict[Key, tuple[float, float]] = {}
 
     def listing(self, keys: Iterable[Key]) -> Listing[Row]:
         parts = []
@@ -150,10 +151,13 @@ class _Pages:
     def sums(self, keys: Iterable[Key]) -> tuple[float, float, float]:
         count = kg = kwh = 0.0
         for key in keys:
-            rows = self.groups.get(key, [])
-            count += len(rows)
-            kg += sum(map(_KG, rows), 0.0)
-            kwh += sum(map(_KWH, rows), 0.0)
+            found = self._sums.get(key)
+            if found is None:  # a year's placed packs are summed for six collection rates
+                rows = self.groups.get(key, [])
+                found = self._sums[key] = (sum(map(_KG, rows), 0.0), sum(map(_KWH, rows), 0.0))
+            count += len(self.groups.get(key, ()))
+            kg += found[0]
+            kwh += found[1]
         return count, kg, kwh
 
 
@@ -310,6 +314,7 @@ def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
     [('Co', 0.0), ('Li', 0.0), ('Ni', 0.0), ('Pb', None)]
     """
     groups: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)
+    built: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)  # with recycled lots
     found: set[str] = set()
     for phys in facts.ordered():
         if phys.kind != "pack":
@@ -324,29 +329,25 @@ def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
         if label is not None:
             groups[phys.maker, label].append(phys)
             groups[NATIONAL, label].append(phys)
+            if phys.recycled is not None:
+                built[phys.maker, label].append(phys)
+                built[NATIONAL, label].append(phys)
     makers = [q.producer] if q.producer is not None else [*sorted(found), NATIONAL]
-    out: list[Rate] = []
     columns = [ELEMENTS.index(element) for element in CONTENT_ELEMENTS]
+    brought = _lots_brought(built, columns, q.producer)
+    out: list[Rate] = []
     for producer in makers:
         for period in q.periods:
             packs = groups.get((producer, period.label), [])
             page = Listing(
                 q, packs, item=_PHYS_CODE, seq=_commission_seq, ordered=True, one_event_each=True
             )
-            built = [p for p in packs if p.recycled is not None]
             held = column_sums(p.content or ZERO for p in packs)
-            recycled = column_sums(p.recycled or ZERO for p in built)
-            # Per element, each lot's kg in these packs and the first pack (in item order)
-            # that brought some: one pass over the packs' materials for every element.
-            brought: list[dict[str, list[float]]] = [{} for _ in columns]
-            for p in built:
-                seq = p.c_at.seq
-                for lot, _, got in p.materials:
-                    for by_lot, i in zip(brought, columns, strict=True):
-                        if got[i] > 0:
-                            row = by_lot.get(lot) or by_lot.setdefault(lot, [0.0, seq])
-                            row[0] += got[i]
-            for element, i, lot_kg in zip(CONTENT_ELEMENTS, columns, brought, strict=True):
+            recycled = column_sums(
+                p.recycled or ZERO for p in built.get((producer, period.label), ())
+            )
+            by_element = brought.get((producer, period.label)) or [{} for _ in columns]
+            for element, i, lot_kg in zip(CONTENT_ELEMENTS, columns, by_element, strict=True):
                 num = recycled[i]
                 value = num / held[i] if held[i] > 0 else None
                 lots = Listing(q, [(k, v[0], int(v[1])) for k, v in lot_kg.items()],
@@ -369,3 +370,36 @@ def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
                     )
                 )
     return attach_events(facts, out)
+
+
+def _lots_brought(
+    built: dict[tuple[str | None, str], list[Phys]], columns: list[int], producer: str | None
+) -> dict[tuple[str | None, str], list[dict[str, list[float]]]]:
+    """Per group (producer or national, period) and element: each lot's kg in the group's
+    packs built with it and the first of them (in item order) that brought some, ``[kg, seq]``.
+
+    Every pack is read once: without a ``producer`` filter, from the national group, which
+    serves its maker's group too.
+    """
+    out: dict[tuple[str | None, str], list[dict[str, list[float]]]] = {}
+    scanned = NATIONAL if producer is None else producer
+    for (owner, label), packs in built.items():
+        if owner != scanned:
+            continue
+        group = out[owner, label] = [{} for _ in columns]
+        for p in packs:
+            into = [group]
+            if producer is None:
+                own = out.get((p.maker, label))
+                into.append(own or out.setdefault((p.maker, label), [{} for _ in columns]))
+            seq = p.c_at.seq
+            for lot, _, got in p.materials:
+                for j, i in enumerate(columns):
+                    kg = got[i]
+                    if kg > 0:
+                        for by_element in into:
+                            row = by_element[j].get(lot) or by_element[j].setdefault(
+                                lot, [0.0, seq]
+                            )
+                            row[0] += kg
+    return out

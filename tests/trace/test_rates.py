@@ -493,13 +493,28 @@ def test_facts_are_read_in_one_pass_in_log_order_on_sqlite(
 ) -> None:
     # Through the type index, SQLite would sort every fact row (bodies too) in a temporary
     # B-tree: more than linear in the log, and spilled to disk at a million packs.
+    queries = [events_query("sqlite", 10**9), events_query("sqlite", 10**9, accepted_by=["c-1"])]
     with edge[0].projections.engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         assert raw is not None
-        plan = [
-            row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {events_query('sqlite', 10**9)}")
-        ]
-    assert plan == ["SEARCH trace_events USING INTEGER PRIMARY KEY (rowid<?)"]
+        plans = [[row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {q}")] for q in queries]
+    assert plans == [["SEARCH trace_events USING INTEGER PRIMARY KEY (rowid<?)"]] * 2
+
+
+def test_only_a_cascade_operators_acceptances_are_read(edge: tuple[Tracer, EdgeWorld]) -> None:
+    engine = edge[0].projections.engine
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        roles = dict(raw.execute("SELECT id, role FROM trace_actors").fetchall())
+        intake = [a for a, role in roles.items() if role == Role.CASCADE_OPERATOR.value]
+        read = raw.execute(events_query("sqlite", 10**9, accepted_by=intake)).fetchall()
+        every = raw.execute(events_query("sqlite", 10**9)).fetchall()
+    accepts = [row for row in every if row[2] == "accept"]
+    assert intake and {roles[row[3]] for row in accepts} > {Role.CASCADE_OPERATOR.value}
+    assert read == [
+        row for row in every if row[2] != "accept" or roles[row[3]] == "cascade_operator"
+    ]
 
 
 def test_the_report_is_json(report: RateReport) -> None:
