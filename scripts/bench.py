@@ -875,7 +875,8 @@ def _rates_figures(url: str) -> dict[str, float]:
     duckdb_s, _ = bench_duckdb(projections.engine, done=_step_done)  # the longest, last
     projections.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"engine_s": rates["engine_s"], "sql_s": rates["sql_s"], "duckdb_s": duckdb_s,
+    return {"engine_s": rates["engine_s"], "engine_cpu_s": rates["engine_cpu_s"],
+            "sql_s": rates["sql_s"], "duckdb_s": duckdb_s,
             "facts_s": rates["facts_s"], "rates_s": rates["rates_s"],
             "rates_read": float(end[0] - reads[0]), "rates_faults": float(end[1] - reads[1]),
             "peak_bytes": float(peak)}  # fmt: skip
@@ -993,6 +994,14 @@ def bench_trace(full: bool) -> None:
             "DuckDB oracle, same data",
             f["duckdb_s"],
         )
+        record(
+            "trace",
+            f"all rates, engine, CPU time of its process, {label}",
+            f["engine_cpu_s"],
+            "s",
+            "its wall time",
+            f["engine_s"],
+        )
         if previous is not None:
             scale = f["packs"] / previous["packs"]
             span = f"{int(previous['packs']):,} -> {int(f['packs']):,} packs"
@@ -1000,19 +1009,25 @@ def bench_trace(full: bool) -> None:
             # Packs are the measure when both worlds are whole (the same events per pack);
             # a world stopped partway holds lives cut short, and only the log entries compare.
             both = whole and previous["whole"] > 0
-            for key, name in (("build_s", "graph build"), ("engine_s", "rates")):
+            for key, name in (
+                ("build_s", "graph build growth"),
+                ("engine_s", "rates growth"),
+                ("engine_cpu_s", "rates growth in CPU time (not judged)"),
+            ):
                 growth = f[key] / previous[key]
                 # One build per size is timed, so a 10% allowance covers timing noise;
-                # the target column says so.
+                # the target column says so. CPU time, which a busy machine moves less, is
+                # shown beside the judged wall time.
+                judge = both and key != "engine_cpu_s"
                 record(
                     "trace",
-                    f"{name} growth, {span} ({entries})",
+                    f"{name}, {span} ({entries})",
                     growth,
                     "x",
                     "linear growth in packs" if both else "linear growth in log entries",
                     scale if both else f["events"] / previous["events"],
-                    target="<= linear (+10% timing noise)" if both else "",
-                    met=growth <= scale * 1.1 if both else None,
+                    target="<= linear (+10% timing noise)" if judge else "",
+                    met=growth <= scale * 1.1 if judge else None,
                 )
         previous = {**f, "whole": float(whole)}
 
