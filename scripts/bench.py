@@ -734,9 +734,10 @@ def _read_through(database: Path) -> None:
 
 
 def _read_facts_rows(projections: Projections) -> None:
-    """Read the rows the rates' pass over the events reads, as it reads them, into the page
-    cache: at a million packs the whole file (16 GiB and more) is nearly this machine's
-    memory, and reading all of it would push out some of the pages the pass needs."""
+    """Read the pages the rates' pass over the events reads into the page cache: the same
+    scan of the events table in log order (every acceptance too, which lie on those pages).
+    At a million packs the whole file (16 GiB and more) is nearly this machine's memory,
+    and reading all of it would push out some of the pages the pass needs."""
     from sqlalchemy import text
 
     from trace.rates_facts import events_query

@@ -128,7 +128,7 @@ class _Pages:
     def __init__(self, facts: RateFacts, q: Query, groups: Groups) -> None:
         self.facts, self.q, self.groups = facts, q, groups
         self._made: dict[Key, Listing[Row]] = {}
-        self._sums: dict[Key, tuple[float, float]] = {}
+        self._sums: dict[Key, tuple[float, float, float]] = {}
 
     def listing(self, keys: Iterable[Key]) -> Listing[Row]:
         parts = []
@@ -154,10 +154,14 @@ class _Pages:
             found = self._sums.get(key)
             if found is None:  # a year's placed packs are summed for six collection rates
                 rows = self.groups.get(key, [])
-                found = self._sums[key] = (sum(map(_KG, rows), 0.0), sum(map(_KWH, rows), 0.0))
-            count += len(self.groups.get(key, ()))
-            kg += found[0]
-            kwh += found[1]
+                found = self._sums[key] = (
+                    len(rows),
+                    sum(map(_KG, rows), 0.0),
+                    sum(map(_KWH, rows), 0.0),
+                )
+            count += found[0]
+            kg += found[1]
+            kwh += found[2]
         return count, kg, kwh
 
 
