@@ -177,8 +177,8 @@ class Tracer:
         self.clock_skew = clock_skew
         self.clock = clock
         self.calendar = calendar or prc_calendar()
-        self.world: MemoryWorld = projections.load_world()
-        self._seq = projections.seq()
+        self.world = MemoryWorld()
+        self._seq = 0
         self._key_owner: dict[str, str] = {}
         self._log_keys: set[str] = set()
         self._key_records: dict[str, KeyRecord] = {}
@@ -186,7 +186,7 @@ class Tracer:
         self._recorded = ReceiptIndex()
         # Called, in log order, for every event applied after they subscribe (see subscribe()).
         self._subscribers: list[Subscriber] = []
-        self._load_receipts()
+        self._load()
         self.catch_up()
 
     def subscribe(self, subscriber: Subscriber) -> None:
@@ -203,9 +203,14 @@ class Tracer:
 
     # --- state from the log ---
 
-    def _load_receipts(self) -> None:
-        for seq, eid, actor, key in self.projections.receipt_keys():
-            self._recorded.add(seq, eid, actor, key)
+    def _load(self) -> None:
+        """The world, the receipts and the log position the tables reflect, all as of one
+        commit: another engine may be writing what it caught up with meanwhile."""
+        with self.projections.reading() as conn:
+            self._seq = self.projections.seq(conn)
+            self.world = self.projections.load_world(conn)
+            for seq, eid, actor, key in self.projections.receipt_keys(conn):
+                self._recorded.add(seq, eid, actor, key)
 
     def _prior(self, actor: str, key: str) -> EventReceipt | None:
         """The receipt of the event recorded under ``(actor, key)``, read from the tables."""

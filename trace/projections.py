@@ -434,9 +434,36 @@ class Projections:
     def close(self) -> None:
         self.engine.dispose()
 
-    def seq(self) -> int:
-        """How many log entries the tables reflect."""
-        with Session(self.engine) as session:
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection whose reads all see the tables as one commit left them.
+
+        Several engines write these tables (each catches up on the others' appends). A
+        start that read the items, then the position, in separate transactions could
+        take another engine's position with items from before that engine's write, and
+        never replay what it missed.
+        """
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # pysqlite opens no transaction for reads, so each SELECT would see the
+                # latest commit; in WAL mode a read transaction keeps its first snapshot.
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+                conn.begin()  # one transaction (its snapshot from its first read) for every read
+            yield conn
+
+    @contextmanager
+    def _connection(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.connect() as own:
+                yield own
+
+    def seq(self, conn: Connection | None = None) -> int:
+        """How many log entries the tables reflect (as ``conn`` sees them, if given)."""
+        with self._connection(conn) as c, Session(bind=c) as session:
             row = session.get(ProjectionStateRow, 1)
             return 0 if row is None else row.seq
 
@@ -489,14 +516,14 @@ class Projections:
             w.links.run(conn, link_rows)
             w.state.run(conn, [(1, seq)])
 
-    def receipt_keys(self) -> Iterator[tuple[int, str, str, str]]:
+    def receipt_keys(self, conn: Connection | None = None) -> Iterator[tuple[int, str, str, str]]:
         """``(seq, event_id, actor, idempotency_key)`` of every event, streamed in log order."""
         columns = _table("trace_events").c
         query = select(
             columns.seq, columns.event_id, columns.actor, columns.idempotency_key
         ).order_by(columns.seq)
-        with self.engine.connect() as conn:
-            result = conn.execution_options(yield_per=20_000).execute(query)
+        with self._connection(conn) as c:
+            result = c.execute(query, execution_options={"yield_per": 20_000})
             for r in result:
                 yield int(r[0]), str(r[1]), str(r[2]), str(r[3])
 
@@ -523,19 +550,20 @@ class Projections:
         with self.engine.connect() as conn:
             return [int(row[0]) for row in conn.execute(query)]
 
-    def load_actors(self) -> dict[str, Actor]:
+    def load_actors(self, conn: Connection | None = None) -> dict[str, Actor]:
         """Every registered organisation, by id."""
-        with Session(self.engine) as session:
+        with self._connection(conn) as c, Session(bind=c) as session:
             rows = session.exec(select(ActorRow)).scalars()  # type: ignore[call-overload]
             return {
                 a.id: Actor(id=a.id, name=a.name, role=Role(a.role), region=a.region) for a in rows
             }
 
-    def load_world(self) -> MemoryWorld:
-        """Every actor, item and handover, in memory (the engine's working state)."""
+    def load_world(self, conn: Connection | None = None) -> MemoryWorld:
+        """Every actor, item and handover, in memory (the engine's working state); read
+        through :meth:`reading` to have them as one commit left them."""
         world = MemoryWorld()
-        world.actors.update(self.load_actors())
-        with Session(self.engine) as session:
+        with self._connection(conn) as c, Session(bind=c) as session:
+            world.actors.update(self.load_actors(c))
             for i in session.exec(select(ItemRow)).scalars():  # type: ignore[call-overload]
                 world.items[i.id] = item_from_row(i)
             for h in session.exec(select(HandoverRow)).scalars():  # type: ignore[call-overload]

@@ -6,16 +6,18 @@ import threading
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
-from ledger import note
+from ledger import Log, note, open_store
 from ledger.canonical import canonicalize
 from ledger.entry import Submission
 from schemas.codes import ProductType
 from schemas.epcis import event_id
-from tests.factories import T0, Scene
+from tests.factories import ORIGIN, T0, Scene
 from tests.trace.conftest import open_tracer
-from trace.engine import event_id_of, parse_event
+from trace.engine import Tracer, event_id_of, parse_event
 from trace.errors import ChainError, CustodyError, InvalidEvent
+from trace.projections import Projections
 from trace.state import HandoverStatus, Status
 
 
@@ -211,6 +213,46 @@ def test_entries_appended_behind_the_engines_back_are_caught_up(
         assert item is not None and item.status is Status.IN_STOCK
     finally:
         other.close()
+
+
+def _start_interrupted(
+    store_url: str, log_signer: note.Signer, before: int, other: Tracer
+) -> Tracer:
+    """A new engine on ``store_url`` during whose start, just before its ``before``-th
+    query, ``other`` catches up with the log and writes what it replayed."""
+    projections = Projections(store_url)
+    queries = 0
+
+    @event.listens_for(projections.engine, "before_cursor_execute")
+    def another_engine_catches_up(*args: object) -> None:
+        nonlocal queries
+        if str(args[2]).lstrip().upper().startswith("SELECT"):
+            queries += 1
+            if queries == before:
+                assert other.catch_up() == 1
+
+    log = Log.create(open_store(store_url), signer=log_signer, origin=ORIGIN)
+    starting = Tracer(log, projections)
+    assert queries >= before, f"the start made {queries} queries"
+    return starting
+
+
+@pytest.mark.parametrize("before", [2, 3, 4, 5])
+def test_an_engine_starting_while_another_catches_up_loads_one_state_of_the_tables(
+    scene: Scene, store_url: str, log_signer: note.Signer, before: int
+) -> None:
+    code = _commission(scene)
+    offer = scene.event("catl", {"type": "handover", "items": [code], "to": "byd"})
+    # As if a process died after the log committed the offer and before the projections did.
+    scene.tracer.log.append([scene.sign("catl", offer)])
+    starting = _start_interrupted(store_url, log_signer, before, scene.tracer)
+    try:
+        assert starting.world.items == scene.tracer.world.items
+        item = starting.world.item(code)
+        assert item is not None and item.pending_handover is not None
+        assert starting.receipt("catl", offer.idempotency_key) is not None
+    finally:
+        starting.close()
 
 
 @pytest.mark.postgres
