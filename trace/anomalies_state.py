@@ -235,24 +235,27 @@ class ScanState:
             queries over ``trace_events`` (late days as the projections recorded them).
         """
         tracer.catch_up()
-        state = cls(tracer.world, tracer.calendar, seq=tracer.projections.seq())
+        # Up to the tracer's position, not the tables': another engine may have written
+        # more, which the tracer applies, and a follower takes, when it catches up.
+        upto = tracer.seq
+        state = cls(tracer.world, tracer.calendar, seq=upto)
         engine = tracer.projections.engine
         events = table("trace_events")
         c = events.c
         world = tracer.world
-        accepts = select(c.event_id, c.event_time).where(c.type == _ACCEPT.value)
+        accepts = select(c.event_id, c.event_time).where(c.type == _ACCEPT.value, c.seq < upto)
         for event_id, event_time in stream(engine, accepts):
             state.accepted_at[event_id] = _utc(event_time).timestamp()
         steps = (
             select(c.event_id, c.actor, c.body_json)
-            .where(c.type.in_(sorted(t.value for t in TRANSFORMS)))
+            .where(c.type.in_(sorted(t.value for t in TRANSFORMS)), c.seq < upto)
             .order_by(c.seq)
         )
         for event_id, actor, body in stream(engine, steps):
             state.steps.append(_step_fact(event_id, actor, json.loads(body), world.item))
         late = (
             select(c.event_id, c.type, c.actor, c.recorded_at, c.late_working_days, c.body_json)
-            .where(c.late_working_days.is_not(None))
+            .where(c.late_working_days.is_not(None), c.seq < upto)
             .order_by(c.seq)
         )
         for event_id, kind, actor, recorded_at, days, body in stream(engine, late):
@@ -269,7 +272,7 @@ class ScanState:
                 )
             )
         if check_tables:
-            state.mismatches = list(compare_tables(engine, world))
+            state.mismatches = list(compare_tables(engine, world, upto=upto))
             state.tables_checked = True
         return state
 

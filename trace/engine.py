@@ -189,6 +189,12 @@ class Tracer:
         self._load()
         self.catch_up()
 
+    @property
+    def seq(self) -> int:
+        """How many log entries the world reflects (the tables may already hold more,
+        written by another engine on the same database)."""
+        return self._seq
+
     def subscribe(self, subscriber: Subscriber) -> None:
         """Call ``subscriber`` for every event applied from now on, in log order."""
         self._subscribers.append(subscriber)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from ledger import Log, note, open_store
 from schemas.actors import Role
@@ -595,6 +595,31 @@ def test_a_followed_state_finds_what_a_fresh_scan_finds(story: Story) -> None:
     }
     assert find_anomalies(followed, now=now, config=config) == fresh
     assert followed.steps == ScanState.from_tracer(story.tracer).steps
+
+
+def test_a_state_followed_while_another_engine_writes_holds_each_event_once(
+    story: Story, tmp_path: Path
+) -> None:
+    url = str(tmp_path / "suyuan.db")
+    _refine(story, 0.9)
+    reader = Tracer(Log(open_store(url)), Projections(url))
+    written: list[str] = []
+
+    @event.listens_for(reader.projections.engine, "before_cursor_execute")
+    def another_engine_writes(*args: object) -> None:
+        if not written and "FROM trace_events" in str(args[2]):
+            written.append(_refine(story, 0.95)[2])  # after the reader caught up, before it reads
+
+    try:
+        followed = ScanState.follow(reader, check_tables=True)
+        assert written
+        assert reader.catch_up() > 0
+        assert followed.mismatches == []
+        fresh = ScanState.from_tracer(story.tracer)
+        assert [s.event_id for s in followed.steps] == [s.event_id for s in fresh.steps]
+        assert followed.steps == fresh.steps and followed.seq == fresh.seq
+    finally:
+        reader.close()
 
 
 def test_anomalies_are_json_ready(story: Story) -> None:
