@@ -177,8 +177,6 @@ class Tracer:
         self.clock_skew = clock_skew
         self.clock = clock
         self.calendar = calendar or prc_calendar()
-        self.world = MemoryWorld()
-        self._seq = 0
         self._key_owner: dict[str, str] = {}
         self._log_keys: set[str] = set()
         self._key_records: dict[str, KeyRecord] = {}
@@ -186,7 +184,7 @@ class Tracer:
         self._recorded = ReceiptIndex()
         # Called, in log order, for every event applied after they subscribe (see subscribe()).
         self._subscribers: list[Subscriber] = []
-        self._load()
+        self._seq, self.world = self._load()
         self.catch_up()
 
     @property
@@ -209,14 +207,15 @@ class Tracer:
 
     # --- state from the log ---
 
-    def _load(self) -> None:
-        """The world, the receipts and the log position the tables reflect, all as of one
-        commit: another engine may be writing what it caught up with meanwhile."""
+    def _load(self) -> tuple[int, MemoryWorld]:
+        """The log position the tables reflect and their world, with the receipts recorded,
+        all as of one commit: another engine may be writing what it caught up with meanwhile."""
         with self.projections.reading() as conn:
-            self._seq = self.projections.seq(conn)
-            self.world = self.projections.load_world(conn)
-            for seq, eid, actor, key in self.projections.receipt_keys(conn):
-                self._recorded.add(seq, eid, actor, key)
+            seq = self.projections.seq(conn)
+            world = self.projections.load_world(conn)
+            for at, eid, actor, key in self.projections.receipt_keys(conn):
+                self._recorded.add(at, eid, actor, key)
+        return seq, world
 
     def _prior(self, actor: str, key: str) -> EventReceipt | None:
         """The receipt of the event recorded under ``(actor, key)``, read from the tables."""
