@@ -34,7 +34,6 @@ interned, and bulk builds run without the cyclic GC.
 from __future__ import annotations
 
 import gc
-import json
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -43,6 +42,7 @@ from enum import StrEnum
 from typing import Any, Final, NamedTuple, TypeVar
 
 import networkx as nx
+import orjson
 from sqlalchemy import select
 from sqlmodel import SQLModel
 
@@ -552,7 +552,7 @@ def stored_events(
     query = select(c.seq, c.event_id, c.recorded_at, c.body_json).order_by(c.seq)
     with projections.engine.connect() as conn:
         for seq, eid, recorded, body in conn.execution_options(yield_per=_CHUNK).execute(query):
-            event = parse_event(json.loads(body))
+            event = parse_event(orjson.loads(body))  # canonical JSON: orjson reads it alike
             effects = check_event(world, event, event_id=eid, tolerance=tolerance)
             world.apply(effects)
             at = recorded.replace(tzinfo=UTC) if recorded.tzinfo is None else recorded

@@ -17,7 +17,6 @@ Days are China Standard Time (UTC+8) proleptic ordinals.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import Engine, text
 
 from trace.engine import Accepted, Tracer
@@ -155,7 +155,9 @@ class RateFacts(StepFacts):
         facts = cls(lambda actor: roles.get(actor, ""), _resolver(engine))
         intake = [actor for actor, role in roles.items() if role == "cascade_operator"]
         query = events_query(engine.dialect.name, upto, accepted_by=intake)
-        loads, add = json.loads, facts.add
+        # The stored bodies are canonical JSON (RFC 8785: no integer beyond 2**53), which
+        # orjson reads as the standard library would, in less than half the time.
+        loads, add = orjson.loads, facts.add
         with engine.connect() as conn, bulk():
             # The driver's cursor, in batches: rows are plain tuples, read once. On
             # PostgreSQL a named (server-side) cursor, so the rows are not all held at once.
