@@ -10,6 +10,7 @@ Results are printed as a table and written to ``var/bench/`` as JSON and Markdow
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import io
 import json
@@ -879,8 +880,92 @@ def _rates_figures(url: str) -> dict[str, float]:
     return {"engine_s": rates["engine_s"], "engine_cpu_s": rates["engine_cpu_s"],
             "sql_s": rates["sql_s"], "duckdb_s": duckdb_s,
             "facts_s": rates["facts_s"], "rates_s": rates["rates_s"],
+            "batteries": rates["packs"],
             "rates_read": float(end[0] - reads[0]), "rates_faults": float(end[1] - reads[1]),
             "peak_bytes": float(peak)}  # fmt: skip
+
+
+def _engine_rates_as_of(url: str, *, upto: int) -> dict[str, float]:
+    """The engine's rates of the world at ``url`` as its log stood at position ``upto``,
+    timed as :func:`_rates_figures` times them (facts, then rates; no oracle: the oracles
+    read the tables as they are now)."""
+    from trace.projections import Projections
+    from trace.rates import compute_rates
+    from trace.rates_facts import RateFacts
+
+    projections = Projections(url)
+    _read_facts_rows(projections)
+    start, cpu = time.perf_counter(), time.process_time()
+    facts = RateFacts.from_projections(projections, upto=upto)
+    built = time.perf_counter()
+    compute_rates(facts)
+    end, cpu = time.perf_counter(), time.process_time() - cpu
+    projections.close()
+    return {"engine_s": end - start, "engine_cpu_s": cpu, "facts_s": built - start,
+            "batteries": float(len(facts.phys)), "events": float(upto)}  # fmt: skip
+
+
+def _simulated_until(url: str) -> tuple[datetime, int]:
+    """When the last entry of the world at ``url`` was recorded, on its simulated clock,
+    and the log position after it."""
+    from sqlalchemy import text
+
+    from trace.projections import Projections
+
+    projections = Projections(url)
+    with projections.reading() as conn:
+        seq = projections.seq(conn)
+        last = conn.execute(
+            text("SELECT recorded_at FROM trace_events WHERE seq < :s ORDER BY seq DESC LIMIT 1"),
+            {"s": seq},
+        ).scalar_one()
+    projections.close()
+    return datetime.fromisoformat(str(last)), seq
+
+
+def _position_after(url: str, until: datetime) -> int:
+    """The first log position of the world at ``url`` recorded after ``until`` (uploads
+    are weekly batches on the simulated clock, so both worlds cut between batches)."""
+    from sqlalchemy import text
+
+    from trace.projections import Projections
+
+    projections = Projections(url)
+    with projections.reading() as conn:
+        seq = projections.seq(conn)
+        found = conn.execute(
+            text("SELECT min(seq) FROM trace_events WHERE recorded_at > :t"),
+            {"t": until.strftime("%Y-%m-%d %H:%M:%S.%f")},
+        ).scalar()
+    projections.close()
+    return seq if found is None else int(found)
+
+
+def _rates_growth_same_span(
+    smaller: tuple[str, dict[str, float]], url: str, f: dict[str, float]
+) -> None:
+    """Rates growth from the smaller world, cut where an unfinished larger one stopped on
+    the simulated clock, to that larger world: the same years of the same fleet at both
+    sizes, so the same mix of events per pack."""
+    until, _ = _simulated_until(url)
+    cut = _position_after(smaller[0], until)
+    same = _in_a_fresh_process(functools.partial(_engine_rates_as_of, upto=cut), smaller[0])
+    _step_done(f"engine rates, smaller world as of {until:%Y-%m-%d}", same["engine_s"])
+    # Batteries as the rates count them (a pack and its cascade re-codes are one).
+    span = (
+        f"{int(same['batteries']):,} -> {int(f['batteries']):,} batteries, both to {until:%Y-%m-%d} "
+        f"({same['events'] / 1e6:.2f}M -> {f['events'] / 1e6:.2f}M log entries)"
+    )
+    for key, name in (("engine_s", "rates growth"), ("engine_cpu_s", "rates growth in CPU time")):
+        record(
+            "trace",
+            f"{name}, same simulated span, {span}",
+            f[key] / same[key],
+            "x",
+            "linear growth in batteries",
+            f["batteries"] / same["batteries"],
+            target="evidence only: the larger world is unfinished",
+        )
 
 
 def bench_trace(full: bool) -> None:
@@ -889,6 +974,7 @@ def bench_trace(full: bool) -> None:
     if chosen := os.environ.get("SUYUAN_TRACE_SIZES"):  # e.g. 100000,1000000
         sizes = [int(size) for size in chosen.split(",")]
     previous: dict[str, float] | None = None
+    smaller: tuple[str, dict[str, float]] | None = None  # the last whole world
     for packs in sizes:
         world = _trace_world(packs)
         if world is None:
@@ -1003,6 +1089,8 @@ def bench_trace(full: bool) -> None:
             "its wall time",
             f["engine_s"],
         )
+        if previous is not None and smaller is not None and not whole:
+            _rates_growth_same_span(smaller, url, f)
         if previous is not None:
             scale = f["packs"] / previous["packs"]
             span = f"{int(previous['packs']):,} -> {int(f['packs']):,} packs"
@@ -1031,6 +1119,7 @@ def bench_trace(full: bool) -> None:
                     met=growth <= scale * 1.1 if judge else None,
                 )
         previous = {**f, "whole": float(whole)}
+        smaller = (url, previous) if whole else None
 
 
 def _keys_of(tracer: object) -> list[tuple[str, str]]:

@@ -138,20 +138,29 @@ class RateFacts(StepFacts):
     # --- building ---
 
     @classmethod
-    def from_projections(cls, projections: Projections | Engine) -> RateFacts:
+    def from_projections(
+        cls, projections: Projections | Engine, *, upto: int | None = None
+    ) -> RateFacts:
         """Facts from the projection tables, reading each relevant event body once.
+
+        ``upto`` keeps the events before that log position (the rates as the log stood
+        then); by default, every event the tables hold.
 
         Examples
         --------
-        >>> facts = RateFacts.from_projections(Projections("sqlite:///:memory:"))
+        >>> empty = Projections("sqlite:///:memory:")
+        >>> facts = RateFacts.from_projections(empty)
         >>> len(facts.phys), facts.last_seq
         (0, -1)
+        >>> RateFacts.from_projections(empty, upto=5).last_seq  # no further than the tables
+        -1
         """
         engine = projections.engine if isinstance(projections, Projections) else projections
         with engine.connect() as conn:
             roles = {str(r[0]): str(r[1]) for r in conn.execute(text(_ACTORS))}
-            upto = conn.execute(text(_STATE)).scalar()
-        upto = int(upto) if upto is not None else 0
+            held = conn.execute(text(_STATE)).scalar()
+        held = int(held) if held is not None else 0
+        upto = held if upto is None else max(0, min(int(upto), held))
         facts = cls(lambda actor: roles.get(actor, ""), _resolver(engine))
         intake = [actor for actor, role in roles.items() if role == "cascade_operator"]
         query = events_query(engine.dialect.name, upto, accepted_by=intake)
@@ -205,7 +214,10 @@ class RateFacts(StepFacts):
         """Fold one accepted event in (a :data:`~trace.engine.Subscriber`)."""
         event = accepted.event
         kind = event.type.value
-        if accepted.seq <= self.last_seq or kind not in self._handlers:
+        if accepted.seq <= self.last_seq:
+            return
+        if kind not in self._handlers:
+            self.last_seq = accepted.seq  # no fact, yet the rates now stand after it
             return
         data = event.data.model_dump(mode="json", by_alias=True, exclude_none=True)
         self.add(

@@ -26,9 +26,11 @@ from tests.factories import Scene
 from tests.trace.conftest import open_tracer
 from trace.engine import Tracer
 from trace.evidence import Evidence, Period, Rate
+from trace.graph import stored_events
 from trace.rates import RateReport, compute_rates, facts_of, pack_recycled_content
 from trace.rates_facts import RateFacts, events_query
 from trace.rates_targets import targets_for
+from trace.state import MemoryWorld
 
 CST = timezone(timedelta(hours=8))
 LI_CARBONATE = Material.LITHIUM_CARBONATE.nominal_fractions
@@ -486,6 +488,33 @@ def test_facts_followed_live_equal_facts_read_from_the_tables(tmp_path: Any) -> 
         )
     finally:
         tracer.close()
+
+
+def test_facts_as_of_a_log_position_hold_the_events_before_it(
+    edge: tuple[Tracer, EdgeWorld],
+) -> None:
+    # The reference takes the events through the live path (each one replayed by the
+    # custody rules, then folded in as a follower folds it) and stops before the cut.
+    projections = edge[0].projections
+    world = MemoryWorld()
+    world.actors.update(projections.load_actors())
+    replayed = list(stored_events(projections, world))
+    whole = json.dumps(compute_rates(projections).to_json(), sort_keys=True)
+    seen = set()
+    end = replayed[-1].seq + 1
+    for cut in [*range(0, end, 3), end, end + 10]:  # the last two: every event
+        reference = RateFacts.from_projections(projections, upto=0)
+        for accepted in replayed:
+            if accepted.seq < cut:
+                reference.apply(accepted)
+        reference.last_seq = max(reference.last_seq, min(cut, end) - 1)  # non-events too
+        as_of = RateFacts.from_projections(projections, upto=cut)
+        assert as_of.last_seq == max(min(cut, end) - 1, -1)
+        got = json.dumps(compute_rates(as_of).to_json(), sort_keys=True)
+        assert got == json.dumps(compute_rates(reference).to_json(), sort_keys=True), cut
+        seen.add(got)
+    assert got == whole
+    assert len(seen) > 5  # the cuts moved the rates
 
 
 def test_facts_are_read_in_one_pass_in_log_order_on_sqlite(
