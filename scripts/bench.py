@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -885,10 +885,31 @@ def _rates_figures(url: str) -> dict[str, float]:
             "peak_bytes": float(peak)}  # fmt: skip
 
 
-def _engine_rates_as_of(url: str, *, upto: int) -> dict[str, float]:
-    """The engine's rates of the world at ``url`` as its log stood at position ``upto``,
-    timed as :func:`_rates_figures` times them (facts, then rates; no oracle: the oracles
-    read the tables as they are now)."""
+_RATE_RUNS: Final = 3
+"""Engine rates runs per world, each in a fresh process: the growth compares the fastest,
+as timeit does, so that one slow moment of a noisy machine does not decide it."""
+
+
+def _best_engine_rates(
+    url: str, *, upto: int | None = None, runs: int = _RATE_RUNS
+) -> dict[str, float]:
+    """The fastest of ``runs`` timings of :func:`_engine_rates_as_of` (wall and CPU time
+    each at their least), each in a fresh process."""
+    timed = [
+        _in_a_fresh_process(functools.partial(_engine_rates_as_of, upto=upto), url)
+        for _ in range(runs)
+    ]
+    best = dict(timed[0])
+    for key in ("engine_s", "engine_cpu_s", "facts_s"):
+        best[key] = min(t[key] for t in timed)
+    best["slowest_engine_s"] = max(t["engine_s"] for t in timed)
+    return best
+
+
+def _engine_rates_as_of(url: str, *, upto: int | None) -> dict[str, float]:
+    """The engine's rates of the world at ``url`` as its log stood at position ``upto``
+    (None: all of it), timed as :func:`_rates_figures` times them (facts, then rates; no
+    oracle: the oracles read the tables as they are now)."""
     from trace.projections import Projections
     from trace.rates import compute_rates
     from trace.rates_facts import RateFacts
@@ -902,7 +923,7 @@ def _engine_rates_as_of(url: str, *, upto: int) -> dict[str, float]:
     end, cpu = time.perf_counter(), time.process_time() - cpu
     projections.close()
     return {"engine_s": end - start, "engine_cpu_s": cpu, "facts_s": built - start,
-            "batteries": float(len(facts.phys)), "events": float(upto)}  # fmt: skip
+            "batteries": float(len(facts.phys)), "events": float(facts.last_seq + 1)}  # fmt: skip
 
 
 def _simulated_until(url: str) -> tuple[datetime, int]:
@@ -949,8 +970,8 @@ def _rates_growth_same_span(
     sizes, so the same mix of events per pack."""
     until, _ = _simulated_until(url)
     cut = _position_after(smaller[0], until)
-    same = _in_a_fresh_process(functools.partial(_engine_rates_as_of, upto=cut), smaller[0])
-    _step_done(f"engine rates, smaller world as of {until:%Y-%m-%d}", same["engine_s"])
+    same = _best_engine_rates(smaller[0], upto=cut)
+    _step_done(f"engine rates, smaller world as of {until:%Y-%m-%d}, best", same["engine_s"])
     # Batteries as the rates count them (a pack and its cascade re-codes are one).
     span = (
         f"{int(same['batteries']):,} -> {int(f['batteries']):,} batteries, both to {until:%Y-%m-%d} "
@@ -959,8 +980,8 @@ def _rates_growth_same_span(
     for key, name in (("engine_s", "rates growth"), ("engine_cpu_s", "rates growth in CPU time")):
         record(
             "trace",
-            f"{name}, same simulated span, {span}",
-            f[key] / same[key],
+            f"{name} (best of {_RATE_RUNS}), same simulated span, {span}",
+            f["best_" + key] / same[key],
             "x",
             "linear growth in batteries",
             f["batteries"] / same["batteries"],
@@ -982,6 +1003,10 @@ def bench_trace(full: bool) -> None:
         url, events, seconds, how = world
         f = _in_a_fresh_process(_graph_figures, url)
         rates = _in_a_fresh_process(_rates_figures, url)
+        again = _best_engine_rates(url, runs=_RATE_RUNS - 1)
+        for key in ("engine_s", "engine_cpu_s"):
+            rates["best_" + key] = min(rates[key], again[key])
+        rates["slowest_engine_s"] = again["slowest_engine_s"]
         f |= {**rates, "peak_bytes": max(f["peak_bytes"], rates["peak_bytes"])}
         label = f"{int(f['packs']):,} packs"
         # The 1M targets are judged on a finished world only; an unfinished one is a prefix
@@ -1089,6 +1114,14 @@ def bench_trace(full: bool) -> None:
             "its wall time",
             f["engine_s"],
         )
+        record(
+            "trace",
+            f"all rates, engine, fastest of {_RATE_RUNS} runs in fresh processes, {label}",
+            f["best_engine_s"],
+            "s",
+            "the slowest of them",
+            max(f["engine_s"], f["slowest_engine_s"]),
+        )
         if previous is not None and smaller is not None and not whole:
             _rates_growth_same_span(smaller, url, f)
         if previous is not None:
@@ -1100,14 +1133,18 @@ def bench_trace(full: bool) -> None:
             both = whole and previous["whole"] > 0
             for key, name in (
                 ("build_s", "graph build growth"),
-                ("engine_s", "rates growth"),
-                ("engine_cpu_s", "rates growth in CPU time (not judged)"),
+                ("best_engine_s", f"rates growth (best of {_RATE_RUNS})"),
+                (
+                    "best_engine_cpu_s",
+                    f"rates growth in CPU time (best of {_RATE_RUNS}, not judged)",
+                ),
             ):
                 growth = f[key] / previous[key]
-                # One build per size is timed, so a 10% allowance covers timing noise;
-                # the target column says so. CPU time, which a busy machine moves less, is
-                # shown beside the judged wall time.
-                judge = both and key != "engine_cpu_s"
+                # One build per size is timed and the rates are the fastest of a few runs;
+                # a 10% allowance covers the timing noise left, as the target column says.
+                # CPU time, which a busy machine moves less, is shown beside the judged wall
+                # time.
+                judge = both and key != "best_engine_cpu_s"
                 record(
                     "trace",
                     f"{name}, {span} ({entries})",
