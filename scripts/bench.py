@@ -926,9 +926,8 @@ def _engine_rates_as_of(url: str, *, upto: int | None) -> dict[str, float]:
             "batteries": float(len(facts.phys)), "events": float(facts.last_seq + 1)}  # fmt: skip
 
 
-def _simulated_until(url: str) -> tuple[datetime, int]:
-    """When the last entry of the world at ``url`` was recorded, on its simulated clock,
-    and the log position after it."""
+def _simulated_until(url: str) -> datetime:
+    """When the last entry of the world at ``url`` was recorded, on its simulated clock."""
     from sqlalchemy import text
 
     from trace.projections import Projections
@@ -941,7 +940,7 @@ def _simulated_until(url: str) -> tuple[datetime, int]:
             {"s": seq},
         ).scalar_one()
     projections.close()
-    return datetime.fromisoformat(str(last)), seq
+    return datetime.fromisoformat(str(last))
 
 
 def _position_after(url: str, until: datetime) -> int:
@@ -968,7 +967,7 @@ def _rates_growth_same_span(
     """Rates growth from the smaller world, cut where an unfinished larger one stopped on
     the simulated clock, to that larger world: the same years of the same fleet at both
     sizes, so the same mix of events per pack."""
-    until, _ = _simulated_until(url)
+    until = _simulated_until(url)
     cut = _position_after(smaller[0], until)
     same = _best_engine_rates(smaller[0], upto=cut)
     _step_done(f"engine rates, smaller world as of {until:%Y-%m-%d}, best", same["engine_s"])
