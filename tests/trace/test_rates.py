@@ -490,6 +490,17 @@ def test_facts_followed_live_equal_facts_read_from_the_tables(tmp_path: Any) -> 
         tracer.close()
 
 
+def test_a_follower_stands_after_the_events_that_are_no_fact(scene: Scene) -> None:
+    followed = RateFacts.follow(scene.tracer)
+    code = scene.code()
+    scene.submit("catl", {"type": "commission", "item": code, "mass_kg": 400.0})
+    commissioned = followed.last_seq
+    scene.submit("catl", {"type": "inspect", "item": code, "soh_pct": 99, "grade": "A"})
+    read = facts_of(scene.tracer)
+    assert followed.last_seq == read.last_seq > commissioned
+    assert compute_rates(followed).to_json() == compute_rates(read).to_json()
+
+
 def test_facts_as_of_a_log_position_hold_the_events_before_it(
     edge: tuple[Tracer, EdgeWorld],
 ) -> None:
