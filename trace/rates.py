@@ -52,20 +52,39 @@ Source = Tracer | Projections | Engine | RateFacts
 """Where rates are computed from: a tracer, its projection tables, or facts already built."""
 
 
-def facts_of(source: Source) -> RateFacts:
+def facts_of(source: Source, *, tree_size: int | None = None) -> RateFacts:
     """The facts of ``source`` (read from its tables unless they are facts already).
+
+    ``tree_size`` keeps the events of the log's first entries only: the rates as the log
+    stood at a signed checkpoint of that size, which an auditor holding the checkpoint can
+    recompute however the log has grown since. Facts already folded cannot be cut.
 
     >>> from trace.rates_example import example_facts
     >>> facts = example_facts()
     >>> facts_of(facts) is facts
     True
+    >>> facts_of(Projections("sqlite:///:memory:"), tree_size=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: the log holds 0 entries: no checkpoint of size 3 yet
     """
+    if tree_size is not None and tree_size < 0:
+        raise ValueError(f"a tree size counts log entries: {tree_size} is below 0")
     if isinstance(source, RateFacts):
+        if tree_size is not None and tree_size != source.last_seq + 1:
+            raise ValueError(
+                f"these facts stand at {source.last_seq + 1} log entries; read them from "
+                f"the projections to cut them at {tree_size}"
+            )
         return source
     if isinstance(source, Tracer):
         source.catch_up()
-        return RateFacts.from_projections(source.projections)
-    return RateFacts.from_projections(source)
+        source = source.projections
+    facts = RateFacts.from_projections(source, upto=tree_size)
+    held = facts.last_seq + 1
+    if tree_size is not None and held < tree_size:
+        raise ValueError(f"the log holds {held} entries: no checkpoint of size {tree_size} yet")
+    return facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +146,7 @@ class RateReport:
         return {
             "query": self.query,
             "seq": self.seq,
+            "tree_size": self.seq + 1,  # the log entries the rates stand on
             "totals": [t.to_json() for t in self.totals],
             "rates": [r.to_json() for r in self.rates],
         }
@@ -143,6 +163,7 @@ def compute_rates(
     kind: str = "pack",
     evidence_limit: int = EVIDENCE_LIMIT,
     evidence_offset: int = 0,
+    tree_size: int | None = None,
 ) -> RateReport:
     """Every rate and total for the periods and filters asked, each with its evidence.
 
@@ -158,6 +179,9 @@ def compute_rates(
         Item kind of the cascade-use rates (``pack``, ``module``, ``cell``).
     evidence_limit, evidence_offset : int
         Paging of every evidence list (counts stay complete).
+    tree_size : int, optional
+        The rates as the log stood when it held this many entries (a signed checkpoint's
+        size); by default, every entry the source holds. See :func:`facts_of`.
 
     Examples
     --------
@@ -176,7 +200,7 @@ def compute_rates(
     >>> report.rate("collection_rate_eu", "count", period="2025").undefined_reason
     'nothing placed on the market in 2023-2025'
     """
-    facts = facts_of(source)
+    facts = facts_of(source, tree_size=tree_size)
     with bulk():
         return _compute(facts, year, period, producer, region, chemistry, kind, evidence_limit,
                         evidence_offset)  # fmt: skip

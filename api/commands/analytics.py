@@ -82,6 +82,12 @@ def rates(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="every rate with its evidence")] = False,
     evidence: Annotated[int, typer.Option("--evidence", min=0, help="items listed per side")] = 50,
+    tree_size: Annotated[
+        int | None,
+        typer.Option(
+            "--tree-size", min=0, help="as the log stood at a checkpoint of this many entries"
+        ),
+    ] = None,
 ) -> None:
     """Collection, cascade-use, recycling and recovery rates, recycled content, scrap totals."""
     period = None
@@ -102,6 +108,7 @@ def rates(
                 region=region,
                 chemistry=chemistry,
                 evidence_limit=evidence,
+                tree_size=tree_size,
             )
         except ValueError as exc:
             raise fail(str(exc)) from exc

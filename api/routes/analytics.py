@@ -118,12 +118,24 @@ def rates(
     producer: Annotated[str | None, Query(max_length=64)] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
     chemistry: Annotated[str | None, Query(max_length=20)] = None,
+    tree_size: Annotated[int | None, Query(ge=0)] = None,
 ) -> dict[str, Any]:
-    """Collection, cascade-use, recycling-efficiency, recovery and recycled-content rates, with evidence."""
+    """Collection, cascade-use, recycling-efficiency, recovery and recycled-content rates, with evidence.
+
+    ``tree_size`` gives the rates as the log stood at a signed checkpoint of that size.
+    """
     producer = _scope(caller, producer)
-    report = compute_rates(
-        services.tracer, year=year, producer=producer, region=region, chemistry=chemistry
-    )
+    try:
+        report = compute_rates(
+            services.tracer,
+            year=year,
+            producer=producer,
+            region=region,
+            chemistry=chemistry,
+            tree_size=tree_size,
+        )
+    except ValueError as exc:  # an unknown chemistry, a checkpoint the log has not reached
+        raise ProblemError("invalid-request", str(exc)) from exc
     return dict(report.to_json())
 
 

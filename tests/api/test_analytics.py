@@ -63,6 +63,33 @@ def test_flows_for_the_auditor_and_filtered_by_province(
     assert 0 <= part <= total
 
 
+@pytest.mark.parametrize(
+    ("params", "detail"),
+    [
+        ({"chemistry": "NCM955"}, "unknown chemistry"),
+        ({"tree_size": 10**9}, "no checkpoint of size 1000000000 yet"),
+        ({"tree_size": -1}, "tree_size"),
+    ],
+)
+def test_rates_refuse_bad_queries_with_a_problem(
+    world: tuple[TestClient, Services, dict[str, str]], params: dict[str, object], detail: str
+) -> None:
+    client, _, keys = world
+    response = _get(client, "/v1/rates", keys["auditor"], **params)
+    assert response.status_code == 422, response.text  # type: ignore[attr-defined]
+    problem = response.json()  # type: ignore[attr-defined]
+    assert problem["type"] == "/problems/invalid-request" and detail in problem["detail"]
+
+
+def test_rates_as_of_a_checkpoint(world: tuple[TestClient, Services, dict[str, str]]) -> None:
+    client, services, keys = world
+    size = services.tracer.seq
+    whole = _get(client, "/v1/rates", keys["auditor"]).json()  # type: ignore[attr-defined]
+    early = _get(client, "/v1/rates", keys["auditor"], tree_size=size // 4).json()  # type: ignore[attr-defined]
+    assert (whole["tree_size"], early["tree_size"]) == (size, size // 4)
+    assert early["rates"] != whole["rates"]
+
+
 def test_rates_and_epr_report_for_a_producer(
     world: tuple[TestClient, Services, dict[str, str]],
 ) -> None:

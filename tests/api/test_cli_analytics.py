@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,41 @@ def test_rates_as_text_with_filters() -> None:
     assert "recycling_efficiency" not in out  # not a producer's rate
     ranged = run("rates", "--from", "2024-01-01", "--to", "2024-06-30")
     assert "period=2024-01-01..2024-06-30" in ranged and "collection_rate " not in ranged
+
+
+def _collected(data: dict[str, object]) -> float:
+    """Packs collected nationally over every period of a rates report."""
+    return sum(
+        t["amount"] for t in data["totals"]  # type: ignore[attr-defined]
+        if t["name"] == "collected" and t["unit"] == "count" and t["scope"]["producer"] is None
+    )  # fmt: skip
+
+
+def test_rates_as_the_log_stood_at_a_checkpoint(simulated: tuple[Path, GroundTruth]) -> None:
+    var, _ = simulated
+    with sqlite3.connect(var / "ledger.db") as db:
+        (first,) = db.execute("SELECT min(seq) FROM trace_events WHERE type = 'collect'").fetchone()
+        (size,) = db.execute("SELECT seq FROM trace_projection_state").fetchone()
+    before = json.loads(run("rates", "--json", "--tree-size", str(first)))
+    after = json.loads(run("rates", "--json", "--tree-size", str(first + 1)))
+    whole = json.loads(run("rates", "--json"))
+    assert (before["tree_size"], after["tree_size"], whole["tree_size"]) == (first, first + 1, size)
+    # The cut falls exactly at the first collection: none before it, one with it.
+    assert (_collected(before), _collected(after)) == (0, 1)
+    assert _collected(whole) > 1
+    assert json.loads(run("rates", "--json", "--tree-size", str(size)))["rates"] == whole["rates"]
+
+
+def test_rates_at_a_checkpoint_the_log_has_not_reached(
+    simulated: tuple[Path, GroundTruth],
+) -> None:
+    var, _ = simulated
+    with sqlite3.connect(var / "ledger.db") as db:
+        (size,) = db.execute("SELECT seq FROM trace_projection_state").fetchone()
+    result = runner.invoke(app, ["rates", "--tree-size", str(size + 1)])
+    assert result.exit_code == 1
+    assert f"the log holds {size} entries: no checkpoint of size {size + 1} yet" in result.output
+    assert runner.invoke(app, ["rates", "--tree-size", "-1"]).exit_code == 2  # a usage error
 
 
 @pytest.mark.parametrize(
