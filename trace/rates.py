@@ -61,8 +61,12 @@ def facts_of(source: Source, *, tree_size: int | None = None) -> RateFacts:
 
     >>> from trace.rates_example import example_facts
     >>> facts = example_facts()
-    >>> facts_of(facts) is facts
-    True
+    >>> facts_of(facts) is facts, facts_of(facts, tree_size=13) is facts
+    (True, True)
+    >>> facts_of(facts, tree_size=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: these facts stand at 13 log entries; read them from the projections to cut them at 3
     >>> facts_of(Projections("sqlite:///:memory:"), tree_size=3)
     Traceback (most recent call last):
     ...
