@@ -26,7 +26,7 @@ from trace.engine import Tracer
 from trace.evidence import EVIDENCE_LIMIT, Period, Rate, Total
 from trace.projections import Projections
 from trace.rates_cascade import cascade_operator_rates
-from trace.rates_facts import RateFacts, bulk
+from trace.rates_facts import RateFacts, bulk, entries_held
 from trace.rates_model import ELEMENTS
 from trace.rates_producer import (
     cascade_use_rates,
@@ -84,11 +84,10 @@ def facts_of(source: Source, *, tree_size: int | None = None) -> RateFacts:
     if isinstance(source, Tracer):
         source.catch_up()
         source = source.projections
-    facts = RateFacts.from_projections(source, upto=tree_size)
-    held = facts.last_seq + 1
-    if tree_size is not None and held < tree_size:
+    # Refused before the pass over the events, which a bad request should not cost.
+    if tree_size is not None and (held := entries_held(source)) < tree_size:
         raise ValueError(f"the log holds {held} entries: no checkpoint of size {tree_size} yet")
-    return facts
+    return RateFacts.from_projections(source, upto=tree_size)
 
 
 @dataclass(frozen=True, slots=True)

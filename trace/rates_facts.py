@@ -33,7 +33,7 @@ from trace.projections import Projections
 from trace.rates_model import CST, ELEMENTS, ZERO, At, Lot, Phys, Step, Vec
 from trace.rates_steps import StepFacts
 
-__all__ = ["FACT_TYPES", "RateFacts", "bulk", "events_query"]
+__all__ = ["FACT_TYPES", "RateFacts", "bulk", "entries_held", "events_query"]
 
 logger = logging.getLogger(__name__)
 intern = sys.intern  # actors and provinces recur on every event: one string each
@@ -158,8 +158,7 @@ class RateFacts(StepFacts):
         engine = projections.engine if isinstance(projections, Projections) else projections
         with engine.connect() as conn:
             roles = {str(r[0]): str(r[1]) for r in conn.execute(text(_ACTORS))}
-            held = conn.execute(text(_STATE)).scalar()
-        held = int(held) if held is not None else 0
+        held = entries_held(engine)
         upto = held if upto is None else max(0, min(int(upto), held))
         facts = cls(lambda actor: roles.get(actor, ""), _resolver(engine))
         intake = [actor for actor, role in roles.items() if role == "cascade_operator"]
@@ -407,6 +406,18 @@ _EVENTS: Final = (
 # more than linear, and spilled to disk at a million packs. Its scan in log order reads each
 # page once. PostgreSQL weighs the two plans from its statistics.
 _SOURCE: Final = {"sqlite": "trace_events NOT INDEXED"}
+
+
+def entries_held(projections: Projections | Engine) -> int:
+    """How many log entries the projection tables reflect.
+
+    >>> entries_held(Projections("sqlite:///:memory:"))
+    0
+    """
+    engine = projections.engine if isinstance(projections, Projections) else projections
+    with engine.connect() as conn:
+        held = conn.execute(text(_STATE)).scalar()
+    return int(held) if held is not None else 0
 
 
 def events_query(dialect: str, upto: int, *, accepted_by: Iterable[str] | None = None) -> str:

@@ -79,6 +79,13 @@ def test_rates_as_text_with_filters() -> None:
     assert "period=2024-01-01..2024-06-30" in ranged and "collection_rate " not in ranged
 
 
+def _log_size(var: Path) -> int:
+    """How many log entries the simulated log's tables hold."""
+    with sqlite3.connect(var / "ledger.db") as db:
+        (size,) = db.execute("SELECT seq FROM trace_projection_state").fetchone()
+    return int(size)
+
+
 def _collected(data: dict[str, object]) -> float:
     """Packs collected nationally over every period of a rates report."""
     return sum(
@@ -91,7 +98,7 @@ def test_rates_as_the_log_stood_at_a_checkpoint(simulated: tuple[Path, GroundTru
     var, _ = simulated
     with sqlite3.connect(var / "ledger.db") as db:
         (first,) = db.execute("SELECT min(seq) FROM trace_events WHERE type = 'collect'").fetchone()
-        (size,) = db.execute("SELECT seq FROM trace_projection_state").fetchone()
+    size = _log_size(var)
     before = json.loads(run("rates", "--json", "--tree-size", str(first)))
     after = json.loads(run("rates", "--json", "--tree-size", str(first + 1)))
     whole = json.loads(run("rates", "--json"))
@@ -105,9 +112,7 @@ def test_rates_as_the_log_stood_at_a_checkpoint(simulated: tuple[Path, GroundTru
 def test_rates_at_a_checkpoint_the_log_has_not_reached(
     simulated: tuple[Path, GroundTruth],
 ) -> None:
-    var, _ = simulated
-    with sqlite3.connect(var / "ledger.db") as db:
-        (size,) = db.execute("SELECT seq FROM trace_projection_state").fetchone()
+    size = _log_size(simulated[0])
     result = runner.invoke(app, ["rates", "--tree-size", str(size + 1)])
     assert result.exit_code == 1
     assert f"the log holds {size} entries: no checkpoint of size {size + 1} yet" in result.output
