@@ -22,8 +22,8 @@ from typing import Final
 
 from trace.evidence import Evidence, Rate, Total
 from trace.rates_facts import RateFacts
-from trace.rates_model import ELEMENTS, ZERO, Phys, column_sums
-from trace.rates_query import NATIONAL, Listing, Query, attach_events, scope
+from trace.rates_model import ELEMENTS, Phys, Vec, column_sums
+from trace.rates_query import FIRST, NATIONAL, Listing, Query, attach_events, scope
 from trace.rates_targets import targets_for
 
 __all__ = [
@@ -47,7 +47,7 @@ _UNITS: Final = ("count", "kg", "kWh")
 Key = tuple[str, str | None, object]  # figure, producer, calendar year or period label
 Row = tuple[str, float, int, float]  # code, kg, event seq, kWh
 Groups = dict[Key, list[Row]]
-_CODE, _KG, _SEQ, _KWH = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+_CODE, _KG, _SEQ, _KWH = FIRST, itemgetter(1), itemgetter(2), itemgetter(3)
 _PHYS_CODE = attrgetter("code")
 
 
@@ -319,23 +319,33 @@ def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
     """
     groups: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)
     built: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)  # with recycled lots
+    # Each group's element vectors, taken while its pack is at hand: summing them from the
+    # packs again would visit a million packs a second time, in code order, out of cache.
+    contents: dict[tuple[str | None, str], list[Vec]] = defaultdict(list)
+    recycled: dict[tuple[str | None, str], list[Vec]] = defaultdict(list)
     found: set[str] = set()
     for phys in facts.ordered():
         if phys.kind != "pack":
             continue
         found.add(phys.maker)
-        if phys.content is None:
+        content = phys.content
+        if content is None:
             continue
         c_at = phys.c_at
         if not (q.keeps_chemistry(phys.chemistry) and q.keeps_region(c_at.region)):
             continue
         label = q.label_of(c_at.day)
         if label is not None:
-            groups[phys.maker, label].append(phys)
-            groups[NATIONAL, label].append(phys)
+            own, every = (phys.maker, label), (NATIONAL, label)
+            groups[own].append(phys)
+            groups[every].append(phys)
+            contents[own].append(content)
+            contents[every].append(content)
             if phys.recycled is not None:
-                built[phys.maker, label].append(phys)
-                built[NATIONAL, label].append(phys)
+                built[own].append(phys)
+                built[every].append(phys)
+                recycled[own].append(phys.recycled)
+                recycled[every].append(phys.recycled)
     makers = [q.producer] if q.producer is not None else [*sorted(found), NATIONAL]
     columns = [ELEMENTS.index(element) for element in CONTENT_ELEMENTS]
     brought = _lots_brought(built, columns, q.producer)
@@ -346,13 +356,11 @@ def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
             page = Listing(
                 q, packs, item=_PHYS_CODE, seq=_commission_seq, ordered=True, one_event_each=True
             )
-            held = column_sums(p.content or ZERO for p in packs)
-            recycled = column_sums(
-                p.recycled or ZERO for p in built.get((producer, period.label), ())
-            )
+            held = column_sums(contents.get((producer, period.label), ()))
+            got = column_sums(recycled.get((producer, period.label), ()))
             by_element = brought.get((producer, period.label)) or [{} for _ in columns]
             for element, i, lot_kg in zip(CONTENT_ELEMENTS, columns, by_element, strict=True):
-                num = recycled[i]
+                num = got[i]
                 value = num / held[i] if held[i] > 0 else None
                 lots = Listing(q, [(k, v[0], int(v[1])) for k, v in lot_kg.items()],
                                item=_CODE, seq=_SEQ)  # fmt: skip

@@ -10,16 +10,17 @@ whose outputs have no chemistry (docs/metrics.md, "Scope").
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from operator import itemgetter
 from typing import Any, Final, Generic, TypeVar
 
 from schemas.composition import parse_chemistry
 from trace.evidence import EVIDENCE_LIMIT, Evidence, Period, Rate, Total
 from trace.rates_facts import RateFacts
 
-__all__ = ["NATIONAL", "Listing", "Query", "attach_events", "scope", "years_of"]
+__all__ = ["FIRST", "NATIONAL", "Listing", "Query", "attach_events", "scope", "years_of"]
 
 NATIONAL: Final = None
 """The producer of a national (all-producer) rate: every physical pack counts once."""
@@ -150,6 +151,12 @@ def scope(q: Query, period: str, *, producer: str | None = None, **extra: Any) -
     }
 
 
+FIRST: Final = itemgetter(0)
+"""The item of rows led by it, such as ``(code, kg, seq)``. A :class:`Listing` compares
+such rows whole, with no key function to call on each: their items are distinct, so the
+item decides every comparison."""
+
+
 class Listing(Generic[R]):
     """A page of a group's rows, by item id, and the group's full counts.
 
@@ -192,7 +199,7 @@ class Listing(Generic[R]):
         self.item, self.seq, self.offset = item, seq, q.offset
         self.total = len(rows)
         self.total_events = self.total if one_event_each else len(set(map(seq, rows)))
-        self.rows = list(rows[:wanted]) if ordered else heapq.nsmallest(wanted, rows, key=item)
+        self.rows = list(rows[:wanted]) if ordered else _smallest(wanted, rows, item)
 
     @classmethod
     def merge(cls, q: Query, parts: Sequence[Listing[R]]) -> Listing[R]:
@@ -205,7 +212,7 @@ class Listing(Generic[R]):
         out.total = sum(p.total for p in parts)
         out.total_events = sum(p.total_events for p in parts)
         wanted = q.offset + q.limit
-        out.rows = heapq.nsmallest(wanted, (r for p in parts for r in p.rows), key=first.item)
+        out.rows = _smallest(wanted, (r for p in parts for r in p.rows), first.item)
         return out
 
     def evidence(self, kg: Callable[[R], float]) -> Evidence:
@@ -223,6 +230,13 @@ class Listing(Generic[R]):
             cut_events=max(0, self.total_events - len(seqs)),
             offset=self.offset,
         )
+
+
+def _smallest(wanted: int, rows: Iterable[R], item: Callable[[R], str]) -> list[R]:
+    """The ``wanted`` rows of least ``item``, in order (rows led by it, :data:`FIRST`, whole)."""
+    if item is FIRST:
+        return heapq.nsmallest(wanted, rows)  # type: ignore[type-var]  # tuples, item first
+    return heapq.nsmallest(wanted, rows, key=item)
 
 
 Record = TypeVar("Record", Rate, Total)

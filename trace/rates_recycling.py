@@ -23,7 +23,7 @@ an anomaly, never as a rate.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import product, repeat
 from operator import add, attrgetter, itemgetter, mul
@@ -32,7 +32,7 @@ from typing import Final
 from trace.evidence import Rate, Total
 from trace.rates_facts import RateFacts
 from trace.rates_model import ELEMENTS, ZERO, Phys, Step, Vec, column_sums
-from trace.rates_query import NATIONAL, Listing, Query, attach_events, scope
+from trace.rates_query import FIRST, NATIONAL, Listing, Query, attach_events, scope
 from trace.rates_targets import targets_for
 
 __all__ = [
@@ -98,7 +98,7 @@ def _ratio(name: str, sc: dict[str, object], num: float, den: float, **kw: objec
 
 
 Row = tuple[str, float, Vec, int]  # item, kg, element kg, event seq
-_ITEM, _KG, _VEC, _SEQ = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+_ITEM, _KG, _VEC, _SEQ = FIRST, itemgetter(1), itemgetter(2), itemgetter(3)
 
 
 @dataclass
@@ -293,6 +293,10 @@ def pack_recovery(facts: RateFacts, q: Query, credited: dict[str, list[float]]) 
     [('Li', 0.9), ('Cu', 0.98), ('Al', 0.0)]
     """
     groups: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)
+    # Each group's element vectors, held and recovered, taken while its pack is at hand
+    # (as recycled_content does): not by visiting every pack again, out of cache.
+    held_by: dict[tuple[str | None, str], list[Vec]] = defaultdict(list)
+    got_by: dict[tuple[str | None, str], list[Sequence[float]]] = defaultdict(list)
     found: set[str] = set()
     for phys in facts.ordered():
         if phys.kind != "pack":
@@ -307,16 +311,19 @@ def pack_recovery(facts: RateFacts, q: Query, credited: dict[str, list[float]]) 
         if label is None:
             continue
         auto = phys.automaker if phys.automaker != phys.maker else None
+        content, got = phys.content or ZERO, credited.get(phys.code, ZERO)
         for owner in (phys.maker, auto, NATIONAL) if auto else (phys.maker, NATIONAL):
             groups[owner, label].append(phys)
+            held_by[owner, label].append(content)
+            got_by[owner, label].append(got)
     names = [q.producer] if q.producer is not None else [*sorted(found), NATIONAL]
     out: list[Rate] = []
     for producer in names:
         for period in q.periods:
             packs = groups.get((producer, period.label), [])
             page = Listing(q, packs, item=_PHYS_CODE, seq=_end_seq, ordered=True)
-            got = column_sums(credited.get(p.code, ZERO) for p in packs)
-            held = column_sums(p.content or ZERO for p in packs)
+            got = column_sums(got_by.get((producer, period.label), ()))
+            held = column_sums(held_by.get((producer, period.label), ()))
             for i, element in enumerate(ELEMENTS):
                 value = got[i] / held[i] if held[i] > 0 else None
                 out.append(
