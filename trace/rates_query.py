@@ -233,7 +233,12 @@ class Listing(Generic[R]):
 
 
 def _smallest(wanted: int, rows: Iterable[R], item: Callable[[R], str]) -> list[R]:
-    """The ``wanted`` rows of least ``item``, in order (rows led by it, :data:`FIRST`, whole)."""
+    """The ``wanted`` rows of least ``item``, in order (rows led by it, :data:`FIRST`, whole).
+
+    >>> rows = [("b", 1), ("a", 2), ("c", 0)]
+    >>> _smallest(2, rows, FIRST), _smallest(2, rows, itemgetter(1))
+    ([('a', 2), ('b', 1)], [('c', 0), ('b', 1)])
+    """
     if item is FIRST:
         return heapq.nsmallest(wanted, rows)  # type: ignore[type-var]  # tuples, item first
     return heapq.nsmallest(wanted, rows, key=item)
