@@ -29,6 +29,7 @@ from trace.rates_cascade import cascade_operator_rates
 from trace.rates_facts import RateFacts, bulk, entries_held
 from trace.rates_model import ELEMENTS
 from trace.rates_producer import (
+    ContentGroups,
     cascade_use_rates,
     collection_rates,
     producer_figures,
@@ -36,7 +37,13 @@ from trace.rates_producer import (
     recycled_content,
 )
 from trace.rates_query import Query
-from trace.rates_recycling import pack_recovery, recovered_by_pack, recycler_rates, scrap_totals
+from trace.rates_recycling import (
+    RecoveryGroups,
+    pack_recovery,
+    recovered_by_pack,
+    recycler_rates,
+    scrap_totals,
+)
 
 __all__ = [
     "RateReport",
@@ -230,16 +237,18 @@ def _compute(
         limit=limit,
         offset=offset,
     )
-    # One pass over the physical packs serves the figures, collection and cascade use.
-    packs = producer_groups(facts, q)
+    # One walk over the physical packs serves the figures, collection, cascade use,
+    # recycled content and the recovery of packs.
+    content, recovery = ContentGroups(q), RecoveryGroups(q, recovered_by_pack(facts))
+    packs = producer_groups(facts, q, sinks=(content.take, recovery.take))
     totals: list[Total] = producer_figures(facts, q, groups=packs)
     rates: list[Rate] = []
     if q.years and all(p.is_year for p in q.periods):
         rates += collection_rates(facts, q, groups=packs)
     kinds = packs if kind == "pack" else producer_groups(facts, q, kind=kind)
     rates += cascade_use_rates(facts, q, kind=kind, groups=kinds)
-    rates += recycled_content(facts, q)
-    rates += pack_recovery(facts, q, recovered_by_pack(facts))
+    rates += recycled_content(facts, q, content)
+    rates += pack_recovery(facts, q, recovery)
     if q.producer is None:
         rates += cascade_operator_rates(facts, q, kind=kind)
         if q.chemistry is None:

@@ -283,6 +283,19 @@ class RateFacts(StepFacts):
             self._ordered = sorted(self.phys.values(), key=attrgetter("code"))
         return self._ordered
 
+    def walk_packs(self, take: Callable[[Phys], None]) -> None:
+        """Give every physical pack to ``take``, in order of its commissioned code.
+
+        >>> from trace.rates_example import example_facts
+        >>> codes: list[str] = []
+        >>> example_facts().walk_packs(lambda pack: codes.append(pack.code[-2:]))
+        >>> codes
+        ['42', '43']
+        """
+        for phys in self.ordered():
+            if phys.kind == "pack":
+                take(phys)
+
     def root(self, code: str) -> str:
         """The commissioned code of a battery known by ``code`` (itself unless re-coded).
 

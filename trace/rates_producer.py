@@ -16,19 +16,21 @@ that first installed it (automakers bear the EPR duty, domain.md §2.1); a natio
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter, itemgetter
 from typing import Final
 
 from trace.evidence import Evidence, Rate, Total
 from trace.rates_facts import RateFacts
 from trace.rates_model import ELEMENTS, Phys, Vec, column_sums
-from trace.rates_query import FIRST, NATIONAL, Listing, Query, attach_events, scope
+from trace.rates_query import FIRST, NATIONAL, GroupKey, Listing, Query, attach_events, scope
 from trace.rates_targets import targets_for
 
 __all__ = [
     "CONTENT_ELEMENTS",
     "FIGURES",
+    "ContentGroups",
+    "Sink",
     "cascade_use_rates",
     "collection_rates",
     "producer_figures",
@@ -47,6 +49,8 @@ _UNITS: Final = ("count", "kg", "kWh")
 Key = tuple[str, str | None, object]  # figure, producer, calendar year or period label
 Row = tuple[str, float, int, float]  # code, kg, event seq, kWh
 Groups = dict[Key, list[Row]]
+Sink = Callable[[Phys], None]
+"""Given each battery :func:`producer_groups` walks, in code order."""
 _CODE, _KG, _SEQ, _KWH = FIRST, itemgetter(1), itemgetter(2), itemgetter(3)
 _PHYS_CODE = attrgetter("code")
 
@@ -76,12 +80,17 @@ def producers(facts: RateFacts, q: Query, kind: str = "pack") -> list[str | None
     return [*sorted(found), NATIONAL]
 
 
-def producer_groups(facts: RateFacts, q: Query, *, kind: str = "pack") -> Groups:
+def producer_groups(
+    facts: RateFacts, q: Query, *, kind: str = "pack", sinks: Sequence[Sink] = ()
+) -> Groups:
     """Each figure's rows ``(code, kg, seq, kWh)`` by producer and calendar year.
 
     The one pass over the physical batteries that the figures, the collection rates and
     the cascade-use rates share; region and chemistry filters are applied, periods not.
     Placed on the market at the commissioned mass; afterwards as first collected.
+    Each of ``sinks`` is given every battery of the kind too, in the same order, unfiltered
+    (:class:`ContentGroups`, :class:`~trace.rates_recycling.RecoveryGroups`): at a million
+    packs a walk of its own would read every battery again, out of cache.
 
     Examples
     --------
@@ -96,7 +105,11 @@ def producer_groups(facts: RateFacts, q: Query, *, kind: str = "pack") -> Groups
     years: dict[int, int] = {}
     figures = ("retired", "collected", "repurposed", "recycled")
     for phys in facts.ordered():  # so that every group is in item order
-        if phys.kind != kind or (chemistry is not None and phys.chemistry != chemistry):
+        if phys.kind != kind:
+            continue
+        for sink in sinks:
+            sink(phys)
+        if chemistry is not None and phys.chemistry != chemistry:
             continue
         code, kwh = phys.code, phys.energy
         auto = phys.automaker if phys.automaker != phys.maker else None
@@ -306,8 +319,53 @@ def cascade_use_rates(
     return attach_events(facts, out)
 
 
-def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
+class ContentGroups:
+    """The packs recycled content counts, by maker (and nationally) and period of commissioning.
+
+    :meth:`take` is given each pack in code order (a :data:`Sink` of
+    :func:`producer_groups`), so that every group is in item order. Each group keeps its
+    packs, their element kg and, of those built with lots, the packs and the kg the lots
+    brought: summed from here, not by visiting the packs again.
+    """
+
+    __slots__ = ("built", "contents", "makers", "packs", "q", "recycled")
+
+    def __init__(self, q: Query) -> None:
+        self.q = q
+        self.makers: set[str] = set()  # of every pack, filtered or not
+        self.packs: dict[GroupKey, list[Phys]] = defaultdict(list)
+        self.contents: dict[GroupKey, list[Vec]] = defaultdict(list)
+        self.built: dict[GroupKey, list[Phys]] = defaultdict(list)  # with recycled lots
+        self.recycled: dict[GroupKey, list[Vec]] = defaultdict(list)
+
+    def take(self, phys: Phys) -> None:
+        """Count one pack, given after every pack of a lesser code."""
+        self.makers.add(phys.maker)
+        content, c_at, q = phys.content, phys.c_at, self.q
+        if content is None or not (
+            q.keeps_chemistry(phys.chemistry) and q.keeps_region(c_at.region)
+        ):
+            return
+        label = q.label_of(c_at.day)
+        if label is None:
+            return
+        own, every = (phys.maker, label), (NATIONAL, label)
+        self.packs[own].append(phys)
+        self.packs[every].append(phys)
+        self.contents[own].append(content)
+        self.contents[every].append(content)
+        if phys.recycled is not None:
+            self.built[own].append(phys)
+            self.built[every].append(phys)
+            self.recycled[own].append(phys.recycled)
+            self.recycled[every].append(phys.recycled)
+
+
+def recycled_content(facts: RateFacts, q: Query, packs: ContentGroups | None = None) -> list[Rate]:
     """Per producer, period and element (Co, Li, Ni, Pb): recycled kg ÷ element kg of new packs.
+
+    ``packs`` are the query's :class:`ContentGroups`, when a walk over the packs has
+    gathered them already.
 
     Examples
     --------
@@ -317,48 +375,23 @@ def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
     ...     facts, year=2022, producer="bm-01"))]
     [('Co', 0.0), ('Li', 0.0), ('Ni', 0.0), ('Pb', None)]
     """
-    groups: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)
-    built: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)  # with recycled lots
-    # Each group's element vectors, taken while its pack is at hand: summing them from the
-    # packs again would visit a million packs a second time, in code order, out of cache.
-    contents: dict[tuple[str | None, str], list[Vec]] = defaultdict(list)
-    recycled: dict[tuple[str | None, str], list[Vec]] = defaultdict(list)
-    found: set[str] = set()
-    for phys in facts.ordered():
-        if phys.kind != "pack":
-            continue
-        found.add(phys.maker)
-        content = phys.content
-        if content is None:
-            continue
-        c_at = phys.c_at
-        if not (q.keeps_chemistry(phys.chemistry) and q.keeps_region(c_at.region)):
-            continue
-        label = q.label_of(c_at.day)
-        if label is not None:
-            own, every = (phys.maker, label), (NATIONAL, label)
-            groups[own].append(phys)
-            groups[every].append(phys)
-            contents[own].append(content)
-            contents[every].append(content)
-            if phys.recycled is not None:
-                built[own].append(phys)
-                built[every].append(phys)
-                recycled[own].append(phys.recycled)
-                recycled[every].append(phys.recycled)
-    makers = [q.producer] if q.producer is not None else [*sorted(found), NATIONAL]
+    if packs is None:
+        packs = ContentGroups(q)
+        facts.walk_packs(packs.take)
+    makers = [q.producer] if q.producer is not None else [*sorted(packs.makers), NATIONAL]
     columns = [ELEMENTS.index(element) for element in CONTENT_ELEMENTS]
-    brought = _lots_brought(built, columns, q.producer)
+    brought = _lots_brought(packs.built, columns, q.producer)
     out: list[Rate] = []
     for producer in makers:
         for period in q.periods:
-            packs = groups.get((producer, period.label), [])
+            key = (producer, period.label)
             page = Listing(
-                q, packs, item=_PHYS_CODE, seq=_commission_seq, ordered=True, one_event_each=True
-            )
-            held = column_sums(contents.get((producer, period.label), ()))
-            got = column_sums(recycled.get((producer, period.label), ()))
-            by_element = brought.get((producer, period.label)) or [{} for _ in columns]
+                q, packs.packs.get(key, []), item=_PHYS_CODE, seq=_commission_seq,
+                ordered=True, one_event_each=True,
+            )  # fmt: skip
+            held = column_sums(packs.contents.get(key, ()))
+            got = column_sums(packs.recycled.get(key, ()))
+            by_element = brought.get(key) or [{} for _ in columns]
             for element, i, lot_kg in zip(CONTENT_ELEMENTS, columns, by_element, strict=True):
                 num = got[i]
                 value = num / held[i] if held[i] > 0 else None
@@ -385,15 +418,15 @@ def recycled_content(facts: RateFacts, q: Query) -> list[Rate]:
 
 
 def _lots_brought(
-    built: dict[tuple[str | None, str], list[Phys]], columns: list[int], producer: str | None
-) -> dict[tuple[str | None, str], list[dict[str, list[float]]]]:
+    built: dict[GroupKey, list[Phys]], columns: list[int], producer: str | None
+) -> dict[GroupKey, list[dict[str, list[float]]]]:
     """Per group (producer or national, period) and element: each lot's kg in the group's
     packs built with it and the first of them (in item order) that brought some, ``[kg, seq]``.
 
     Every pack is read once: without a ``producer`` filter, from the national group, which
     serves its maker's group too.
     """
-    out: dict[tuple[str | None, str], list[dict[str, list[float]]]] = {}
+    out: dict[GroupKey, list[dict[str, list[float]]]] = {}
     scanned = NATIONAL if producer is None else producer
     for (owner, label), packs in built.items():
         if owner != scanned:

@@ -20,10 +20,21 @@ from schemas.composition import parse_chemistry
 from trace.evidence import EVIDENCE_LIMIT, Evidence, Period, Rate, Total
 from trace.rates_facts import RateFacts
 
-__all__ = ["FIRST", "NATIONAL", "Listing", "Query", "attach_events", "scope", "years_of"]
+__all__ = [
+    "FIRST",
+    "NATIONAL",
+    "GroupKey",
+    "Listing",
+    "Query",
+    "attach_events",
+    "scope",
+    "years_of",
+]
 
 NATIONAL: Final = None
 """The producer of a national (all-producer) rate: every physical pack counts once."""
+GroupKey = tuple[str | None, str]
+"""A group of a per-producer rate: producer (:data:`NATIONAL` for all), period label."""
 
 R = TypeVar("R")
 

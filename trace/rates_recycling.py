@@ -32,13 +32,14 @@ from typing import Final
 from trace.evidence import Rate, Total
 from trace.rates_facts import RateFacts
 from trace.rates_model import ELEMENTS, ZERO, Phys, Step, Vec, column_sums
-from trace.rates_query import FIRST, NATIONAL, Listing, Query, attach_events, scope
+from trace.rates_query import FIRST, NATIONAL, GroupKey, Listing, Query, attach_events, scope
 from trace.rates_targets import targets_for
 
 __all__ = [
     "BLACK_MASS",
     "IMPOSSIBLE",
     "SCRAP_TOTALS",
+    "RecoveryGroups",
     "pack_recovery",
     "recovered_by_pack",
     "recycler_rates",
@@ -280,50 +281,72 @@ def recovered_by_pack(facts: RateFacts) -> dict[str, list[float]]:
     return out
 
 
-def pack_recovery(facts: RateFacts, q: Query, credited: dict[str, list[float]]) -> list[Rate]:
+class RecoveryGroups:
+    """The packs ended at recyclers, by producer (and nationally) and period of their end.
+
+    :meth:`take` is given each pack in code order (a sink of
+    :func:`~trace.rates_producer.producer_groups`), so that every group is in item order.
+    Each group keeps its packs and, taken while the pack is at hand, their element kg held
+    and recovered (``credited``: :func:`recovered_by_pack`).
+    """
+
+    __slots__ = ("credited", "got", "held", "packs", "producers", "q")
+
+    def __init__(self, q: Query, credited: dict[str, list[float]]) -> None:
+        self.q, self.credited = q, credited
+        self.producers: set[str] = set()  # makers and automakers of every pack
+        self.packs: dict[GroupKey, list[Phys]] = defaultdict(list)
+        self.held: dict[GroupKey, list[Vec]] = defaultdict(list)
+        self.got: dict[GroupKey, list[Sequence[float]]] = defaultdict(list)
+
+    def take(self, phys: Phys) -> None:
+        """Count one pack, given after every pack of a lesser code."""
+        self.producers.add(phys.maker)
+        auto = phys.automaker
+        if auto is not None:
+            self.producers.add(auto)
+        at, q = phys.end, self.q
+        if at is None or not (q.keeps_region(at.region) and q.keeps_chemistry(phys.chemistry)):
+            return
+        label = q.label_of(at.day)
+        if label is None:
+            return
+        content, got = phys.content or ZERO, self.credited.get(phys.code, ZERO)
+        maker = phys.maker
+        owners = (maker, NATIONAL) if auto is None or auto == maker else (maker, auto, NATIONAL)
+        for owner in owners:
+            self.packs[owner, label].append(phys)
+            self.held[owner, label].append(content)
+            self.got[owner, label].append(got)
+
+
+def pack_recovery(facts: RateFacts, q: Query, packs: RecoveryGroups | None = None) -> list[Rate]:
     """Per producer, period and element: recovered ÷ element kg of its packs ended at recyclers.
+
+    ``packs`` are the query's :class:`RecoveryGroups`, when a walk over the packs has
+    gathered them already.
 
     Examples
     --------
     >>> from trace.rates_example import example_facts
     >>> facts = example_facts()
     >>> q = Query.build(facts, year=2025, producer="am-01")
-    >>> [(r.scope["element"], round(r.value, 3)) for r in pack_recovery(
-    ...     facts, q, recovered_by_pack(facts)) if r.value is not None]
+    >>> [(r.scope["element"], round(r.value, 3)) for r in pack_recovery(facts, q)
+    ...  if r.value is not None]
     [('Li', 0.9), ('Cu', 0.98), ('Al', 0.0)]
     """
-    groups: dict[tuple[str | None, str], list[Phys]] = defaultdict(list)
-    # Each group's element vectors, held and recovered, taken while its pack is at hand
-    # (as recycled_content does): not by visiting every pack again, out of cache.
-    held_by: dict[tuple[str | None, str], list[Vec]] = defaultdict(list)
-    got_by: dict[tuple[str | None, str], list[Sequence[float]]] = defaultdict(list)
-    found: set[str] = set()
-    for phys in facts.ordered():
-        if phys.kind != "pack":
-            continue
-        found.add(phys.maker)
-        if phys.automaker is not None:
-            found.add(phys.automaker)
-        at = phys.end
-        if at is None or not (q.keeps_region(at.region) and q.keeps_chemistry(phys.chemistry)):
-            continue
-        label = q.label_of(at.day)
-        if label is None:
-            continue
-        auto = phys.automaker if phys.automaker != phys.maker else None
-        content, got = phys.content or ZERO, credited.get(phys.code, ZERO)
-        for owner in (phys.maker, auto, NATIONAL) if auto else (phys.maker, NATIONAL):
-            groups[owner, label].append(phys)
-            held_by[owner, label].append(content)
-            got_by[owner, label].append(got)
-    names = [q.producer] if q.producer is not None else [*sorted(found), NATIONAL]
+    if packs is None:
+        packs = RecoveryGroups(q, recovered_by_pack(facts))
+        facts.walk_packs(packs.take)
+    credited = packs.credited
+    names = [q.producer] if q.producer is not None else [*sorted(packs.producers), NATIONAL]
     out: list[Rate] = []
     for producer in names:
         for period in q.periods:
-            packs = groups.get((producer, period.label), [])
-            page = Listing(q, packs, item=_PHYS_CODE, seq=_end_seq, ordered=True)
-            got = column_sums(got_by.get((producer, period.label), ()))
-            held = column_sums(held_by.get((producer, period.label), ()))
+            key = (producer, period.label)
+            page = Listing(q, packs.packs.get(key, []), item=_PHYS_CODE, seq=_end_seq, ordered=True)
+            got = column_sums(packs.got.get(key, ()))
+            held = column_sums(packs.held.get(key, ()))
             for i, element in enumerate(ELEMENTS):
                 value = got[i] / held[i] if held[i] > 0 else None
                 out.append(

@@ -29,6 +29,9 @@ from trace.evidence import Evidence, Period, Rate
 from trace.graph import stored_events
 from trace.rates import RateReport, compute_rates, facts_of, pack_recycled_content
 from trace.rates_facts import RateFacts, events_query
+from trace.rates_producer import ContentGroups, producer_groups, recycled_content
+from trace.rates_query import Query
+from trace.rates_recycling import RecoveryGroups, pack_recovery, recovered_by_pack
 from trace.rates_targets import targets_for
 from trace.state import MemoryWorld
 
@@ -417,6 +420,24 @@ def test_chemistry_and_region_filters_narrow_the_facts(edge: tuple[Tracer, EdgeW
     hunan = compute_rates(edge[0], region="430000", year=2024)
     assert hunan.total("placed", "count", period="2024", region="430000").amount == 0
     assert hunan.total("recycled", "count", period="2024", region="430000").amount == 2
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"producer": "byd"}, {"region": "430000", "year": 2024}, {"chemistry": "lfp"}],
+    ids=["all", "producer", "region", "chemistry"],
+)
+def test_groups_gathered_in_the_figures_walk_equal_walks_of_their_own(
+    edge: tuple[Tracer, EdgeWorld], filters: dict[str, Any]
+) -> None:
+    facts = RateFacts.from_projections(edge[0].projections)
+    q = Query.build(facts, **filters)
+    content, recovery = ContentGroups(q), RecoveryGroups(q, recovered_by_pack(facts))
+    producer_groups(facts, q, sinks=(content.take, recovery.take))
+    alone = recycled_content(facts, q), pack_recovery(facts, q)
+    assert (recycled_content(facts, q, content), pack_recovery(facts, q, recovery)) == alone
+    if not filters:  # the world has recycled content and recovered packs to compare
+        assert all(any(r.numerator > 0 for r in rates) for rates in alone)
 
 
 def test_evidence_pages_with_full_counts(edge: tuple[Tracer, EdgeWorld]) -> None:
