@@ -30,6 +30,7 @@ from trace.rates_facts import RateFacts, bulk, entries_held
 from trace.rates_model import ELEMENTS
 from trace.rates_producer import (
     ContentGroups,
+    Producers,
     cascade_use_rates,
     collection_rates,
     producer_figures,
@@ -239,14 +240,18 @@ def _compute(
     )
     # One walk over the physical packs serves the figures, collection, cascade use,
     # recycled content and the recovery of packs.
-    content, recovery = ContentGroups(q), RecoveryGroups(q, recovered_by_pack(facts))
-    packs = producer_groups(facts, q, sinks=(content.take, recovery.take))
-    totals: list[Total] = producer_figures(facts, q, groups=packs)
+    found = Producers(q)
+    content = ContentGroups(q, found)
+    recovery = RecoveryGroups(q, recovered_by_pack(facts), found)
+    packs = producer_groups(facts, q, sinks=(found.take, content.take, recovery.take))
+    totals: list[Total] = producer_figures(facts, q, groups=packs, producers=found)
     rates: list[Rate] = []
     if q.years and all(p.is_year for p in q.periods):
-        rates += collection_rates(facts, q, groups=packs)
-    kinds = packs if kind == "pack" else producer_groups(facts, q, kind=kind)
-    rates += cascade_use_rates(facts, q, kind=kind, groups=kinds)
+        rates += collection_rates(facts, q, groups=packs, producers=found)
+    if kind == "pack":
+        rates += cascade_use_rates(facts, q, groups=packs, producers=found)
+    else:
+        rates += cascade_use_rates(facts, q, kind=kind)
     rates += recycled_content(facts, q, content)
     rates += pack_recovery(facts, q, recovery)
     if q.producer is None:

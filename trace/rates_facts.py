@@ -110,7 +110,8 @@ class RateFacts(StepFacts):
         self.last_seq = -1
         self._eid = ""  # id of the event being folded in
         self._ids: dict[int, str] = {}  # seq -> event id, for evidence
-        self._ordered: list[Phys] = []
+        # kind -> (how many batteries there were, those of the kind in code order)
+        self._ordered: dict[str, tuple[int, list[Phys]]] = {}
         # One object per day (by ordinal, and by the date a +08:00 time spells): every
         # battery's events share a few thousand, which the rates read without chasing a
         # fresh int per event across the heap.
@@ -270,8 +271,8 @@ class RateFacts(StepFacts):
                 self._days[by_date] = day
         return day
 
-    def ordered(self) -> list[Phys]:
-        """Every physical battery, in order of its commissioned code (sorted once, then kept).
+    def ordered(self, kind: str = "pack") -> list[Phys]:
+        """The physical batteries of ``kind`` in order of commissioned code (sorted once, kept).
 
         Rates group batteries in this order, so that each group is already in item order.
 
@@ -279,22 +280,12 @@ class RateFacts(StepFacts):
         >>> [p.code[-2:] for p in example_facts().ordered()]
         ['42', '43']
         """
-        if len(self._ordered) != len(self.phys):
-            self._ordered = sorted(self.phys.values(), key=attrgetter("code"))
-        return self._ordered
-
-    def walk_packs(self, take: Callable[[Phys], None]) -> None:
-        """Give every physical pack to ``take``, in order of its commissioned code.
-
-        >>> from trace.rates_example import example_facts
-        >>> codes: list[str] = []
-        >>> example_facts().walk_packs(lambda pack: codes.append(pack.code[-2:]))
-        >>> codes
-        ['42', '43']
-        """
-        for phys in self.ordered():
-            if phys.kind == "pack":
-                take(phys)
+        kept = self._ordered.get(kind)
+        if kept is None or kept[0] != len(self.phys):
+            batteries = [phys for phys in self.phys.values() if phys.kind == kind]
+            batteries.sort(key=attrgetter("code"))
+            kept = self._ordered[kind] = (len(self.phys), batteries)
+        return kept[1]
 
     def root(self, code: str) -> str:
         """The commissioned code of a battery known by ``code`` (itself unless re-coded).

@@ -30,12 +30,12 @@ __all__ = [
     "CONTENT_ELEMENTS",
     "FIGURES",
     "ContentGroups",
+    "Producers",
     "Sink",
     "cascade_use_rates",
     "collection_rates",
     "producer_figures",
     "producer_groups",
-    "producers",
     "recycled_content",
 ]
 
@@ -59,25 +59,62 @@ def _commission_seq(phys: Phys) -> int:
     return phys.c_at.seq
 
 
-def producers(facts: RateFacts, q: Query, kind: str = "pack") -> list[str | None]:
-    """The producers a rate grid covers: the filter's, else every maker and automaker, then national.
+class Producers:
+    """The producers a rate grid covers: the makers and automakers of every battery walked.
 
-    Examples
-    --------
-    >>> from trace.rates_example import example_facts
-    >>> facts = example_facts()
-    >>> producers(facts, Query.build(facts, year=2025))
-    ['am-01', 'bm-01', None]
+    A :data:`Sink` of :func:`producer_groups`, so that the walk that groups the figures
+    gathers them too. Filters of region and chemistry do not narrow the grid: a producer
+    with nothing in them still gets its rows (zero totals, undefined rates).
     """
-    if q.producer is not None:
-        return [q.producer]
-    found: set[str] = set()
-    for phys in facts.phys.values():
-        if phys.kind == kind:
-            found.add(phys.maker)
-            if phys.automaker is not None and kind == "pack":
-                found.add(phys.automaker)
-    return [*sorted(found), NATIONAL]
+
+    __slots__ = ("automakers", "makers", "q")
+
+    def __init__(self, q: Query) -> None:
+        self.q = q
+        self.makers: set[str] = set()
+        self.automakers: set[str] = set()  # that first installed a pack
+
+    @classmethod
+    def walk(cls, facts: RateFacts, q: Query, kind: str = "pack") -> Producers:
+        """The producers of every battery of ``kind``, for callers without a walk of their own."""
+        found = cls(q)
+        if q.producer is None:
+            for phys in facts.ordered(kind):
+                found.take(phys)
+        return found
+
+    def take(self, phys: Phys) -> None:
+        self.makers.add(phys.maker)
+        if phys.automaker is not None:
+            self.automakers.add(phys.automaker)
+
+    def grid(self, *, automakers: bool = True) -> list[str | None]:
+        """The filter's producer, else every maker (and automaker) in name order, then national.
+
+        Examples
+        --------
+        >>> from trace.rates_example import example_facts
+        >>> facts = example_facts()
+        >>> Producers.walk(facts, Query.build(facts, year=2025)).grid()
+        ['am-01', 'bm-01', None]
+        """
+        if self.q.producer is not None:
+            return [self.q.producer]
+        found = self.makers | self.automakers if automakers else self.makers
+        return [*sorted(found), NATIONAL]
+
+
+def _walked(
+    facts: RateFacts, q: Query, kind: str, groups: Groups | None, found: Producers | None
+) -> tuple[Groups, list[str | None]]:
+    """The figures' groups and the grid's producers (automakers answer for packs alone),
+    walking the batteries once for what the caller does not have."""
+    if groups is None:
+        found = found or Producers(q)
+        groups = producer_groups(facts, q, kind=kind, sinks=(found.take,))
+    elif found is None:
+        found = Producers.walk(facts, q, kind)
+    return groups, found.grid(automakers=kind == "pack")
 
 
 def producer_groups(
@@ -104,9 +141,7 @@ def producer_groups(
     region, chemistry = q.region, q.chemistry
     years: dict[int, int] = {}
     figures = ("retired", "collected", "repurposed", "recycled")
-    for phys in facts.ordered():  # so that every group is in item order
-        if phys.kind != kind:
-            continue
+    for phys in facts.ordered(kind):  # so that every group is in item order
         for sink in sinks:
             sink(phys)
         if chemistry is not None and phys.chemistry != chemistry:
@@ -184,7 +219,7 @@ def _by_period(facts: RateFacts, q: Query, groups: Groups, kind: str) -> Groups:
         labels = {p.start.year for p in q.periods}
         return {(f, o, str(y)): v for (f, o, y), v in groups.items() if y in labels}
     out: Groups = defaultdict(list)
-    days = dict(_event_days(facts))
+    days = dict(_event_days(facts.ordered(kind)))
     for (figure, owner, _), rows in groups.items():
         for row in rows:
             label = q.label_of(days[row[2]])
@@ -195,21 +230,27 @@ def _by_period(facts: RateFacts, q: Query, groups: Groups, kind: str) -> Groups:
     return out
 
 
-def _event_days(facts: RateFacts) -> Iterable[tuple[int, int]]:
-    """``(seq, day)`` of every event a producer figure stands on."""
-    for phys in facts.phys.values():
+def _event_days(batteries: Iterable[Phys]) -> Iterable[tuple[int, int]]:
+    """``(seq, day)`` of every event a producer figure of ``batteries`` stands on."""
+    for phys in batteries:
         for at in (phys.c_at, phys.i_at, phys.retire, phys.collect, phys.repurpose, phys.end):
             if at is not None:
                 yield at.seq, at.day
 
 
 def producer_figures(
-    facts: RateFacts, q: Query, *, kind: str = "pack", groups: Groups | None = None
+    facts: RateFacts,
+    q: Query,
+    *,
+    kind: str = "pack",
+    groups: Groups | None = None,
+    producers: Producers | None = None,
 ) -> list[Total]:
     """Packs placed, retired, collected, repurposed and recycled per producer and period.
 
     Each figure by count, kg and kWh (rated energy); see :data:`FIGURES`. ``groups`` are
-    :func:`producer_groups` of the same query, when the caller has them.
+    :func:`producer_groups` of the same query and ``producers`` what its walk gathered,
+    when the caller has them.
 
     Examples
     --------
@@ -219,10 +260,10 @@ def producer_figures(
     >>> [(t.name, t.amount) for t in figures if t.scope["producer"] == "bm-01" and t.unit == "kg"]
     [('placed', 0.0), ('retired', 848.0), ('collected', 398.0), ('repurposed', 450.0), ('recycled', 398.0)]
     """
-    labelled = _by_period(facts, q, groups or producer_groups(facts, q, kind=kind), kind)
-    pages = _Pages(facts, q, labelled)
+    groups, grid = _walked(facts, q, kind, groups, producers)
+    pages = _Pages(facts, q, _by_period(facts, q, groups, kind))
     out: list[Total] = []
-    for producer in producers(facts, q, kind):
+    for producer in grid:
         for period in q.periods:
             for figure in FIGURES:
                 key = (figure, producer, period.label)
@@ -233,8 +274,16 @@ def producer_figures(
     return attach_events(facts, out)
 
 
-def collection_rates(facts: RateFacts, q: Query, *, groups: Groups | None = None) -> list[Rate]:
+def collection_rates(
+    facts: RateFacts,
+    q: Query,
+    *,
+    groups: Groups | None = None,
+    producers: Producers | None = None,
+) -> list[Rate]:
     """China's collection rate and the EU variant, by count and by kg, per producer-year.
+
+    ``groups`` and ``producers`` as for :func:`producer_figures`.
 
     Examples
     --------
@@ -245,9 +294,10 @@ def collection_rates(facts: RateFacts, q: Query, *, groups: Groups | None = None
     ...  if r.scope["producer"] == "bm-01" and r.unit == "kg"]
     [('collection_rate', 398.0, 283.3), ('collection_rate_eu', 398.0, 0.0)]
     """
-    pages = _Pages(facts, q, groups or producer_groups(facts, q))
+    groups, grid = _walked(facts, q, "pack", groups, producers)
+    pages = _Pages(facts, q, groups)
     out: list[Rate] = []
-    for producer in producers(facts, q):
+    for producer in grid:
         for year in q.years:
             period = q.period(str(year))
             got = [("collected", producer, year)]
@@ -282,9 +332,16 @@ def collection_rates(facts: RateFacts, q: Query, *, groups: Groups | None = None
 
 
 def cascade_use_rates(
-    facts: RateFacts, q: Query, *, kind: str = "pack", groups: Groups | None = None
+    facts: RateFacts,
+    q: Query,
+    *,
+    kind: str = "pack",
+    groups: Groups | None = None,
+    producers: Producers | None = None,
 ) -> list[Rate]:
     """Repurposed ÷ collected per producer and period, by count and by kg, for one item kind.
+
+    ``groups`` and ``producers`` as for :func:`producer_figures`, of the same ``kind``.
 
     Examples
     --------
@@ -294,10 +351,10 @@ def cascade_use_rates(
     ...     facts, year=2025)) if r.scope["producer"] is None]
     [('count', 1.0, 1.0), ('kg', 450.0, 398.0)]
     """
-    labelled = _by_period(facts, q, groups or producer_groups(facts, q, kind=kind), kind)
-    pages = _Pages(facts, q, labelled)
+    groups, grid = _walked(facts, q, kind, groups, producers)
+    pages = _Pages(facts, q, _by_period(facts, q, groups, kind))
     out: list[Rate] = []
-    for producer in producers(facts, q, kind):
+    for producer in grid:
         for period in q.periods:
             rep = [("repurposed", producer, period.label)]
             col = [("collected", producer, period.label)]
@@ -325,14 +382,14 @@ class ContentGroups:
     :meth:`take` is given each pack in code order (a :data:`Sink` of
     :func:`producer_groups`), so that every group is in item order. Each group keeps its
     packs, their element kg and, of those built with lots, the packs and the kg the lots
-    brought: summed from here, not by visiting the packs again.
+    brought: summed from here, not by visiting the packs again. ``producers`` are gathered
+    by the same walk.
     """
 
-    __slots__ = ("built", "contents", "makers", "packs", "q", "recycled")
+    __slots__ = ("built", "contents", "packs", "producers", "q", "recycled")
 
-    def __init__(self, q: Query) -> None:
-        self.q = q
-        self.makers: set[str] = set()  # of every pack, filtered or not
+    def __init__(self, q: Query, producers: Producers) -> None:
+        self.q, self.producers = q, producers
         self.packs: dict[GroupKey, list[Phys]] = defaultdict(list)
         self.contents: dict[GroupKey, list[Vec]] = defaultdict(list)
         self.built: dict[GroupKey, list[Phys]] = defaultdict(list)  # with recycled lots
@@ -340,7 +397,6 @@ class ContentGroups:
 
     def take(self, phys: Phys) -> None:
         """Count one pack, given after every pack of a lesser code."""
-        self.makers.add(phys.maker)
         content, c_at, q = phys.content, phys.c_at, self.q
         if content is None or not (
             q.keeps_chemistry(phys.chemistry) and q.keeps_region(c_at.region)
@@ -365,7 +421,7 @@ def recycled_content(facts: RateFacts, q: Query, packs: ContentGroups | None = N
     """Per producer, period and element (Co, Li, Ni, Pb): recycled kg ÷ element kg of new packs.
 
     ``packs`` are the query's :class:`ContentGroups`, when a walk over the packs has
-    gathered them already.
+    gathered them already. Producers are the packs' makers: they commission new packs.
 
     Examples
     --------
@@ -376,9 +432,11 @@ def recycled_content(facts: RateFacts, q: Query, packs: ContentGroups | None = N
     [('Co', 0.0), ('Li', 0.0), ('Ni', 0.0), ('Pb', None)]
     """
     if packs is None:
-        packs = ContentGroups(q)
-        facts.walk_packs(packs.take)
-    makers = [q.producer] if q.producer is not None else [*sorted(packs.makers), NATIONAL]
+        packs = ContentGroups(q, Producers(q))
+        for pack in facts.ordered("pack"):
+            packs.producers.take(pack)
+            packs.take(pack)
+    makers = packs.producers.grid(automakers=False)
     columns = [ELEMENTS.index(element) for element in CONTENT_ELEMENTS]
     brought = _lots_brought(packs.built, columns, q.producer)
     out: list[Rate] = []

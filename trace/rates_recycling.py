@@ -32,6 +32,7 @@ from typing import Final
 from trace.evidence import Rate, Total
 from trace.rates_facts import RateFacts
 from trace.rates_model import ELEMENTS, ZERO, Phys, Step, Vec, column_sums
+from trace.rates_producer import Producers
 from trace.rates_query import FIRST, NATIONAL, GroupKey, Listing, Query, attach_events, scope
 from trace.rates_targets import targets_for
 
@@ -287,24 +288,20 @@ class RecoveryGroups:
     :meth:`take` is given each pack in code order (a sink of
     :func:`~trace.rates_producer.producer_groups`), so that every group is in item order.
     Each group keeps its packs and, taken while the pack is at hand, their element kg held
-    and recovered (``credited``: :func:`recovered_by_pack`).
+    and recovered (``credited``: :func:`recovered_by_pack`). ``producers`` are gathered by
+    the same walk.
     """
 
     __slots__ = ("credited", "got", "held", "packs", "producers", "q")
 
-    def __init__(self, q: Query, credited: dict[str, list[float]]) -> None:
-        self.q, self.credited = q, credited
-        self.producers: set[str] = set()  # makers and automakers of every pack
+    def __init__(self, q: Query, credited: dict[str, list[float]], producers: Producers) -> None:
+        self.q, self.credited, self.producers = q, credited, producers
         self.packs: dict[GroupKey, list[Phys]] = defaultdict(list)
         self.held: dict[GroupKey, list[Vec]] = defaultdict(list)
         self.got: dict[GroupKey, list[Sequence[float]]] = defaultdict(list)
 
     def take(self, phys: Phys) -> None:
         """Count one pack, given after every pack of a lesser code."""
-        self.producers.add(phys.maker)
-        auto = phys.automaker
-        if auto is not None:
-            self.producers.add(auto)
         at, q = phys.end, self.q
         if at is None or not (q.keeps_region(at.region) and q.keeps_chemistry(phys.chemistry)):
             return
@@ -312,7 +309,7 @@ class RecoveryGroups:
         if label is None:
             return
         content, got = phys.content or ZERO, self.credited.get(phys.code, ZERO)
-        maker = phys.maker
+        maker, auto = phys.maker, phys.automaker
         owners = (maker, NATIONAL) if auto is None or auto == maker else (maker, auto, NATIONAL)
         for owner in owners:
             self.packs[owner, label].append(phys)
@@ -336,10 +333,12 @@ def pack_recovery(facts: RateFacts, q: Query, packs: RecoveryGroups | None = Non
     [('Li', 0.9), ('Cu', 0.98), ('Al', 0.0)]
     """
     if packs is None:
-        packs = RecoveryGroups(q, recovered_by_pack(facts))
-        facts.walk_packs(packs.take)
+        packs = RecoveryGroups(q, recovered_by_pack(facts), Producers(q))
+        for pack in facts.ordered("pack"):
+            packs.producers.take(pack)
+            packs.take(pack)
     credited = packs.credited
-    names = [q.producer] if q.producer is not None else [*sorted(packs.producers), NATIONAL]
+    names = packs.producers.grid()
     out: list[Rate] = []
     for producer in names:
         for period in q.periods:

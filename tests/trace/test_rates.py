@@ -29,7 +29,7 @@ from trace.evidence import Evidence, Period, Rate
 from trace.graph import stored_events
 from trace.rates import RateReport, compute_rates, facts_of, pack_recycled_content
 from trace.rates_facts import RateFacts, events_query
-from trace.rates_producer import ContentGroups, producer_groups, recycled_content
+from trace.rates_producer import ContentGroups, Producers, producer_groups, recycled_content
 from trace.rates_query import Query
 from trace.rates_recycling import RecoveryGroups, pack_recovery, recovered_by_pack
 from trace.rates_targets import targets_for
@@ -432,8 +432,10 @@ def test_groups_gathered_in_the_figures_walk_equal_walks_of_their_own(
 ) -> None:
     facts = RateFacts.from_projections(edge[0].projections)
     q = Query.build(facts, **filters)
-    content, recovery = ContentGroups(q), RecoveryGroups(q, recovered_by_pack(facts))
-    producer_groups(facts, q, sinks=(content.take, recovery.take))
+    found = Producers(q)
+    content = ContentGroups(q, found)
+    recovery = RecoveryGroups(q, recovered_by_pack(facts), found)
+    producer_groups(facts, q, sinks=(found.take, content.take, recovery.take))
     alone = recycled_content(facts, q), pack_recovery(facts, q)
     assert (recycled_content(facts, q, content), pack_recovery(facts, q, recovery)) == alone
     if not filters:  # the world has recycled content and recovered packs to compare
